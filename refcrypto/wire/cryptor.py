@@ -1,0 +1,102 @@
+"""``Cryptor``: the drop-in for Python shadowsocks' ``shadowsocks.cryptor.Cryptor``.
+
+Same constructor shape (password, method), same ``encrypt``/``decrypt`` semantics on TCP
+streams, plus ``encrypt_all``/``decrypt_all`` for UDP packets, so existing code can switch by
+changing an import. Two deliberate differences, both fixes:
+
+* the decrypting side buffers the peer's IV/salt until it is complete (Python shadowsocks
+  uses whatever the first read held and silently decrypts garbage when it was short);
+* ``decrypt_all`` returns the plaintext only, not ``(plaintext, key, iv)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..kdf import evp_bytes_to_key, password_bytes
+from ..methods import Method
+from ..methods import method as lookup_method
+from ..primitives.base import Buffer
+from .aead import AeadDecoder, AeadEncoder
+from .stream import StreamDecoder, StreamEncoder
+from .udp import decrypt_packet, encrypt_packet
+
+__all__ = ["Cryptor", "decrypt_all", "encrypt_all", "master_key", "new_decoder", "new_encoder"]
+
+Encoder = StreamEncoder | AeadEncoder
+Decoder = StreamDecoder | AeadDecoder
+Password = str | bytes | bytearray | memoryview
+
+
+def master_key(password: Password, method: Method | str) -> bytes:
+    """The method's master key: EVP_BytesToKey(MD5) of the password, or, for ``table``
+    (key size 0), the raw password bytes (shadowsocks-crypto.md 2.1)."""
+    row = lookup_method(method)
+    raw = password_bytes(password)
+    return evp_bytes_to_key(raw, row.key_size) if row.key_size else raw
+
+
+def new_encoder(method: Method | str, key: bytes, iv: bytes | None = None) -> Encoder:
+    """An encoder for one direction; ``iv`` (the salt, for AEAD) is random if not given."""
+    row = lookup_method(method)
+    iv = row.check_iv(iv) if iv is not None else os.urandom(row.iv_size)
+    if row.is_aead:
+        return AeadEncoder(row, key, iv)
+    return StreamEncoder(row, key, iv)
+
+
+def new_decoder(method: Method | str, key: bytes) -> Decoder:
+    """A decoder for one direction; it reads the peer's IV or salt from the stream."""
+    row = lookup_method(method)
+    if row.is_aead:
+        return AeadDecoder(row, key)
+    return StreamDecoder(row, key)
+
+
+class Cryptor:
+    """Both directions of one Shadowsocks TCP connection.
+
+    >>> alice, bob = Cryptor("secret", "aes-256-gcm"), Cryptor("secret", "aes-256-gcm")
+    >>> bob.decrypt(alice.encrypt(b"hello"))
+    b'hello'
+
+    ``iv`` fixes the IV (salt for AEAD) of the encrypting side, for reproducible output;
+    otherwise it is random per object. ``encrypt`` emits the IV/salt with the first
+    non-empty write; ``encrypt(b"")`` and ``decrypt(b"")`` return ``b""``.
+    """
+
+    __slots__ = ("__weakref__", "_decoder", "_encoder", "method")
+
+    def __init__(self, password: Password, method: str | Method, *, iv: Buffer | None = None):
+        self.method: Method = lookup_method(method)
+        key = master_key(password, self.method)
+        self._encoder = new_encoder(self.method, key, bytes(iv) if iv is not None else None)
+        self._decoder = new_decoder(self.method, key)
+
+    @property
+    def cipher_iv(self) -> bytes:
+        """The IV (salt) this side sends; the name Python shadowsocks uses."""
+        return self._encoder.iv
+
+    def encrypt(self, data: Buffer) -> bytes:
+        """Encrypt the next piece of the outgoing stream."""
+        return self._encoder.update(data)
+
+    def decrypt(self, data: Buffer) -> bytes:
+        """Decrypt the next piece of the incoming stream (see the decoders for failures)."""
+        return self._decoder.update(data)
+
+
+def encrypt_all(
+    password: Password, method: str | Method, data: Buffer, *, iv: Buffer | None = None
+) -> bytes:
+    """Encrypt one UDP packet: ``IV || ciphertext`` or ``salt || ciphertext || tag``."""
+    row = lookup_method(method)
+    packet_iv = bytes(iv) if iv is not None else os.urandom(row.iv_size)
+    return encrypt_packet(row, master_key(password, row), data, packet_iv)
+
+
+def decrypt_all(password: Password, method: str | Method, data: Buffer) -> bytes:
+    """Decrypt one UDP packet made by :func:`encrypt_all` (or any Shadowsocks peer)."""
+    row = lookup_method(method)
+    return decrypt_packet(row, master_key(password, row), data)

@@ -1,0 +1,49 @@
+"""UDP packets: every packet carries its own IV or salt and is sealed on its own.
+
+::
+
+    stream method:  [ IV (iv_size) ][ ciphertext ]
+    AEAD method:    [ salt (key_size) ][ ciphertext ][ tag (16) ]   nonce = all zero bytes
+
+A fresh IV/salt (and for AEAD a fresh subkey) per packet; no length field
+(shadowsocks-crypto.md 2.2 and 2.7).
+"""
+
+from __future__ import annotations
+
+from ..errors import InvalidTag, TruncatedData
+from ..kdf import session_subkey
+from ..methods import Method
+from ..primitives.base import Buffer
+
+__all__ = ["decrypt_packet", "encrypt_packet"]
+
+
+def encrypt_packet(method: Method, key: bytes, data: Buffer, iv: bytes) -> bytes:
+    """Seal one UDP packet with the given IV (stream) or salt (AEAD)."""
+    iv = method.check_iv(iv)
+    if method.is_aead:
+        return iv + method.new_aead(session_subkey(key, iv)).seal(bytes(method.nonce_size), data)
+    return iv + method.new_stream(key, iv, False).update(data)
+
+
+def decrypt_packet(method: Method, key: bytes, packet: Buffer) -> bytes:
+    """Open one UDP packet; raise ``TruncatedData`` if it is too short to hold its prefix
+    (and tag), ``InvalidTag`` if it does not authenticate."""
+    prefix = method.iv_size
+    minimum = prefix + method.tag_size
+    if len(packet) < minimum:
+        raise TruncatedData(
+            f"{method.name}: UDP packet must be at least {minimum} bytes, got {len(packet)}"
+        )
+    data = bytes(packet)
+    iv, body = data[:prefix], data[prefix:]
+    if method.is_aead:
+        aead = method.new_aead(session_subkey(key, iv))
+        try:
+            return aead.open(bytes(method.nonce_size), body)
+        except InvalidTag:
+            raise InvalidTag(
+                f"{method.name}: UDP packet failed authentication (wrong password, or altered)"
+            ) from None
+    return method.new_stream(key, iv, True).update(body)
