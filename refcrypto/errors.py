@@ -75,9 +75,9 @@ class TruncatedData(RefcryptoError):
 class DecoderFailed(RefcryptoError):
     """A decoder that already raised refuses all further input.
 
-    ``cause`` holds the error that stopped it; the exception is also chained to it.
+    ``cause`` describes the error that stopped it (class name and message).
     """
 
-    def __init__(self, message: str, cause: RefcryptoError) -> None:
+    def __init__(self, message: str, cause: str) -> None:
         self.cause = cause
         super().__init__(message)

@@ -242,7 +242,7 @@ def _rotl128(x: int, n: int) -> int:
 class _Subkeys:
     """The 64-bit subkeys of RFC 3713, 2.2, in encryption order (see ``reversed``)."""
 
-    __slots__ = ("k", "ke", "kw")
+    __slots__ = ("__weakref__", "k", "ke", "kw")
 
     def __init__(self, kw: Sequence[int], k: Sequence[int], ke: Sequence[int]) -> None:
         self.kw = tuple(kw)  # kw1..kw4
@@ -381,7 +381,7 @@ def _xor_tables(word: int) -> tuple[bytes, ...]:
 class _SlicedSchedule:
     """Encryption subkeys prepared for the byte-sliced path."""
 
-    __slots__ = ("fl", "kw1", "kw2", "kw3", "kw4", "rounds")
+    __slots__ = ("__weakref__", "fl", "kw1", "kw2", "kw3", "kw4", "rounds")
 
     def __init__(self, sub: _Subkeys) -> None:
         kw1, kw2, kw3, kw4 = sub.kw
@@ -474,7 +474,7 @@ class Camellia:
     use where timing side channels matter. See the module docstring for the two data paths.
     """
 
-    __slots__ = ("_dec", "_enc", "_sliced", "_sub")
+    __slots__ = ("__weakref__", "_dec", "_enc", "_sliced", "_sub")
 
     block_size = 16
 

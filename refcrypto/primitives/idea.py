@@ -273,7 +273,7 @@ class IDEA:
     Pure Python and NOT constant-time: not for use where timing side channels matter.
     """
 
-    __slots__ = ("_decrypt_keys", "_encrypt_keys")
+    __slots__ = ("__weakref__", "_decrypt_keys", "_encrypt_keys")
 
     block_size = BLOCK_SIZE
     key_size = KEY_SIZE

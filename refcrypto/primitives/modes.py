@@ -412,21 +412,20 @@ class _CFB1Encryptor:
         encrypt = self._encrypt_blocks
         last_bytes = _cfb1_last_bytes()
         last_column = slice(bs - 1, None, bs)
+        join = bytearray().join  # builds a mutable buffer directly, for the patch below
         out = bytearray(len(data))
         for i, p in enumerate(data):
             # Level j of the tree: the block (R << j) mod 2^(8b), 2^j times.
-            buf = bytearray(
-                b"".join(
-                    (
-                        reg.to_bytes(bs, "big"),
-                        (reg << 1 & mask).to_bytes(bs, "big") * 2,
-                        (reg << 2 & mask).to_bytes(bs, "big") * 4,
-                        (reg << 3 & mask).to_bytes(bs, "big") * 8,
-                        (reg << 4 & mask).to_bytes(bs, "big") * 16,
-                        (reg << 5 & mask).to_bytes(bs, "big") * 32,
-                        (reg << 6 & mask).to_bytes(bs, "big") * 64,
-                        (reg << 7 & mask).to_bytes(bs, "big") * 128,
-                    )
+            buf = join(
+                (
+                    reg.to_bytes(bs, "big"),
+                    (reg << 1 & mask).to_bytes(bs, "big") * 2,
+                    (reg << 2 & mask).to_bytes(bs, "big") * 4,
+                    (reg << 3 & mask).to_bytes(bs, "big") * 8,
+                    (reg << 4 & mask).to_bytes(bs, "big") * 16,
+                    (reg << 5 & mask).to_bytes(bs, "big") * 32,
+                    (reg << 6 & mask).to_bytes(bs, "big") * 64,
+                    (reg << 7 & mask).to_bytes(bs, "big") * 128,
                 )
             )
             buf[last_column] = last_bytes[reg & 0xFF]  # OR in v (the bits so far)

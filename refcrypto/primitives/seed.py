@@ -256,7 +256,7 @@ class SEED:
     constant-time: table lookups are indexed by secret data.
     """
 
-    __slots__ = ("_dec_keys", "_enc_keys", "_gh", "_gl")
+    __slots__ = ("__weakref__", "_dec_keys", "_enc_keys", "_gh", "_gl")
 
     #: Block length in bytes.
     block_size = BLOCK_SIZE

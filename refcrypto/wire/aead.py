@@ -31,6 +31,7 @@ from ..errors import (
 from ..kdf import session_subkey
 from ..methods import Method
 from ..primitives.base import AEAD, Buffer
+from .source import OWN, Primitives
 
 __all__ = [
     "LENGTH_SIZE",
@@ -58,10 +59,12 @@ class AeadEncoder:
 
     __slots__ = ("__weakref__", "_aead", "_counter", "_prefix", "method", "salt")
 
-    def __init__(self, method: Method, master_key: bytes, salt: bytes) -> None:
+    def __init__(
+        self, method: Method, master_key: bytes, salt: bytes, *, backend: Primitives = OWN
+    ) -> None:
         self.method = method
         self.salt = bytes(salt)
-        self._aead: AEAD = method.new_aead(session_subkey(master_key, self.salt))
+        self._aead: AEAD = backend.new_aead(method, session_subkey(master_key, self.salt))
         self._counter = 0
         self._prefix = self.salt
 
@@ -108,6 +111,7 @@ class AeadDecoder:
     __slots__ = (
         "__weakref__",
         "_aead",
+        "_backend",
         "_buffer",
         "_counter",
         "_failure",
@@ -118,15 +122,16 @@ class AeadDecoder:
         "salt",
     )
 
-    def __init__(self, method: Method, master_key: bytes) -> None:
+    def __init__(self, method: Method, master_key: bytes, *, backend: Primitives = OWN) -> None:
         self.method = method
+        self._backend = backend
         self._master_key = bytes(master_key)
         self._aead: AEAD | None = None
         self._counter = 0
         self._buffer = bytearray()
         self._state = _State.SALT
         self._need = method.salt_size
-        self._failure: RefcryptoError | None = None
+        self._failure: str | None = None
         #: The peer's salt, once received.
         self.salt: bytes | None = None
 
@@ -141,13 +146,15 @@ class AeadDecoder:
                 f"{self.method.name}: decoder refuses input after an earlier failure "
                 f"({self._failure})",
                 self._failure,
-            ) from self._failure
+            )
         self._buffer += data
         out: list[bytes] = []
         try:
             self._drain(out)
         except RefcryptoError as exc:
-            self._failure = exc
+            # Keep a description, not the exception: its traceback holds this frame, and so
+            # this decoder, which would make a reference cycle.
+            self._failure = f"{type(exc).__name__}: {exc}"
             self._state = _State.FAILED
             self._buffer = bytearray()
             exc.plaintext = b"".join(out)
@@ -165,7 +172,7 @@ class AeadDecoder:
                 if self._state is _State.SALT:
                     self.salt = bytes(buffer[pos:end])
                     subkey = session_subkey(self._master_key, self.salt)
-                    self._aead = self.method.new_aead(subkey)
+                    self._aead = self._backend.new_aead(self.method, subkey)
                     self._state, self._need = _State.LENGTH, LENGTH_SIZE + tag_size
                 else:
                     assert self._aead is not None

@@ -18,6 +18,7 @@ from ..methods import Method
 from ..methods import method as lookup_method
 from ..primitives.base import Buffer
 from .aead import AeadDecoder, AeadEncoder
+from .source import OWN, Primitives
 from .stream import StreamDecoder, StreamEncoder
 from .udp import decrypt_packet, encrypt_packet
 
@@ -36,21 +37,24 @@ def master_key(password: Password, method: Method | str) -> bytes:
     return evp_bytes_to_key(raw, row.key_size) if row.key_size else raw
 
 
-def new_encoder(method: Method | str, key: bytes, iv: bytes | None = None) -> Encoder:
-    """An encoder for one direction; ``iv`` (the salt, for AEAD) is random if not given."""
+def new_encoder(
+    method: Method | str, key: bytes, iv: bytes | None = None, *, backend: Primitives = OWN
+) -> Encoder:
+    """An encoder for one direction; ``iv`` (the salt, for AEAD) is random if not given.
+    ``backend`` supplies the primitives (refcrypto's own by default)."""
     row = lookup_method(method)
     iv = row.check_iv(iv) if iv is not None else os.urandom(row.iv_size)
     if row.is_aead:
-        return AeadEncoder(row, key, iv)
-    return StreamEncoder(row, key, iv)
+        return AeadEncoder(row, key, iv, backend=backend)
+    return StreamEncoder(row, key, iv, backend=backend)
 
 
-def new_decoder(method: Method | str, key: bytes) -> Decoder:
+def new_decoder(method: Method | str, key: bytes, *, backend: Primitives = OWN) -> Decoder:
     """A decoder for one direction; it reads the peer's IV or salt from the stream."""
     row = lookup_method(method)
     if row.is_aead:
-        return AeadDecoder(row, key)
-    return StreamDecoder(row, key)
+        return AeadDecoder(row, key, backend=backend)
+    return StreamDecoder(row, key, backend=backend)
 
 
 class Cryptor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ..errors import TruncatedData
 from ..methods import Method
 from ..primitives.base import Buffer, Stream
+from .source import OWN, Primitives
 
 __all__ = ["StreamDecoder", "StreamEncoder"]
 
@@ -29,9 +30,11 @@ class StreamEncoder:
 
     __slots__ = ("__weakref__", "_prefix", "_stream", "iv", "method")
 
-    def __init__(self, method: Method, key: bytes, iv: bytes) -> None:
+    def __init__(
+        self, method: Method, key: bytes, iv: bytes, *, backend: Primitives = OWN
+    ) -> None:
         self.method = method
-        self._stream: Stream = method.new_stream(key, iv, False)
+        self._stream: Stream = backend.new_stream(method, key, iv, False)
         self.iv = bytes(iv)
         self._prefix = self.iv
 
@@ -48,11 +51,12 @@ class StreamEncoder:
 class StreamDecoder:
     """Decrypts one direction of a TCP stream: waits for the whole IV, then decrypts."""
 
-    __slots__ = ("__weakref__", "_key", "_pending", "_stream", "iv", "method")
+    __slots__ = ("__weakref__", "_backend", "_key", "_pending", "_stream", "iv", "method")
 
-    def __init__(self, method: Method, key: bytes) -> None:
+    def __init__(self, method: Method, key: bytes, *, backend: Primitives = OWN) -> None:
         self.method = method
         self._key = bytes(key)
+        self._backend = backend
         self._stream: Stream | None = None
         self._pending = bytearray()
         #: The peer's IV, once it has been received.
@@ -62,7 +66,7 @@ class StreamDecoder:
 
     def _start(self, iv: bytes) -> None:
         self.iv = iv
-        self._stream = self.method.new_stream(self._key, iv, True)
+        self._stream = self._backend.new_stream(self.method, self._key, iv, True)
 
     def update(self, data: Buffer) -> bytes:
         if self._stream is not None:

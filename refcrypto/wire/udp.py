@@ -15,19 +15,25 @@ from ..errors import InvalidTag, TruncatedData
 from ..kdf import session_subkey
 from ..methods import Method
 from ..primitives.base import Buffer
+from .source import OWN, Primitives
 
 __all__ = ["decrypt_packet", "encrypt_packet"]
 
 
-def encrypt_packet(method: Method, key: bytes, data: Buffer, iv: bytes) -> bytes:
+def encrypt_packet(
+    method: Method, key: bytes, data: Buffer, iv: bytes, *, backend: Primitives = OWN
+) -> bytes:
     """Seal one UDP packet with the given IV (stream) or salt (AEAD)."""
     iv = method.check_iv(iv)
     if method.is_aead:
-        return iv + method.new_aead(session_subkey(key, iv)).seal(bytes(method.nonce_size), data)
-    return iv + method.new_stream(key, iv, False).update(data)
+        aead = backend.new_aead(method, session_subkey(key, iv))
+        return iv + aead.seal(bytes(method.nonce_size), data)
+    return iv + backend.new_stream(method, key, iv, False).update(data)
 
 
-def decrypt_packet(method: Method, key: bytes, packet: Buffer) -> bytes:
+def decrypt_packet(
+    method: Method, key: bytes, packet: Buffer, *, backend: Primitives = OWN
+) -> bytes:
     """Open one UDP packet; raise ``TruncatedData`` if it is too short to hold its prefix
     (and tag), ``InvalidTag`` if it does not authenticate."""
     prefix = method.iv_size
@@ -39,11 +45,11 @@ def decrypt_packet(method: Method, key: bytes, packet: Buffer) -> bytes:
     data = bytes(packet)
     iv, body = data[:prefix], data[prefix:]
     if method.is_aead:
-        aead = method.new_aead(session_subkey(key, iv))
+        aead = backend.new_aead(method, session_subkey(key, iv))
         try:
             return aead.open(bytes(method.nonce_size), body)
         except InvalidTag:
             raise InvalidTag(
                 f"{method.name}: UDP packet failed authentication (wrong password, or altered)"
             ) from None
-    return method.new_stream(key, iv, True).update(body)
+    return backend.new_stream(method, key, iv, True).update(body)

@@ -1,0 +1,461 @@
+"""The conformance engine: every backend x method pair ends as pass, fail or unsupported.
+
+Checks, in order, for one pair (a failing check does not stop the others; the pair's verdict
+is its first failure):
+
+``vectors``        published (and derived) known answers of the method's primitive, through the
+                   backend's own primitives (primitive backends only);
+``wire-vectors``   the method-level vectors of ``vectors/wire/`` (TCP including the 70,000-seal
+                   streams, and UDP): the backend must produce the same bytes from the same
+                   password and IV, and decode them;
+``encode``         Hypothesis: random password, IV/salt and writes; the backend's TCP stream
+                   must equal refcrypto's byte for byte, and refcrypto must decode it;
+``decode``         Hypothesis: the backend decodes refcrypto's stream cut at random points
+                   (the first piece holds at least the whole IV/salt);
+``iv-split``       the backend decodes a stream whose IV/salt arrives one byte at a time;
+``udp``            Hypothesis: packets equal refcrypto's for the same IV, and decode both ways;
+``tamper``         (AEAD) a stream with one flipped bit must make the backend's decoder raise
+                   before it returns the tampered chunk's plaintext.
+
+A failing Hypothesis check reports the smallest failing case it found (shrunk) and the seed
+that reproduces it. For the ``refcrypto`` backend itself the Hypothesis checks compare with
+nothing; they are replaced by the round trips of :mod:`refcrypto.check`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+
+from ..errors import RefcryptoError
+from ..knownanswers import KnownAnswer, known_answers, verify
+from ..methods import Method
+from ..wire.cryptor import Password, master_key, new_decoder, new_encoder
+from ..wire.udp import encrypt_packet
+from .backend import PrimitiveBackend, PrimitiveWire, RefcryptoPrimitives, WireBackend
+from .wirevectors import check_tcp, check_udp, load_tcp, load_udp
+
+__all__ = [
+    "BACKENDS",
+    "NATIVE_BACKENDS",
+    "CheckOutcome",
+    "PairResult",
+    "check_pair",
+    "primitive_backend",
+    "run",
+    "wire_backend",
+]
+
+#: Every backend name the engine knows, in report order.
+BACKENDS = (
+    "refcrypto", "openssl", "sodium", "mbedtls", "cryptography", "shadowsocks", "pproxy",
+    "pproxy-py",
+)
+#: Backends checked when none are named: refcrypto and the native libraries.
+NATIVE_BACKENDS = ("openssl", "sodium", "mbedtls", "cryptography")
+
+
+class UnavailableBackend:
+    """Stands in for a backend whose module cannot be imported, with the reason."""
+
+    __slots__ = ("__weakref__", "name", "reason")
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self.reason = name, reason
+
+    def available(self) -> str | None:
+        return self.reason
+
+    def describe(self) -> str:
+        return f"{self.name}: unavailable ({self.reason})"
+
+    def unsupported(self, method: Method) -> str | None:
+        return self.reason
+
+
+@cache
+def primitive_backend(name: str) -> PrimitiveBackend | None:
+    """The primitive backend called ``name``, or None for wire-only backends."""
+    if name == "refcrypto":
+        return RefcryptoPrimitives()
+    if name in NATIVE_BACKENDS:
+        from ..native import backend as native_backend
+
+        found: PrimitiveBackend = native_backend(name)
+        return found
+    return None
+
+
+@cache
+def wire_backend(name: str) -> WireBackend:
+    """The backend called ``name`` as a wire backend (primitive ones wrapped in refcrypto's
+    codecs). Raises ``KeyError`` for an unknown name."""
+    if name not in BACKENDS:
+        raise KeyError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    primitives = primitive_backend(name)
+    if primitives is not None:
+        return PrimitiveWire(primitives)
+    from . import thirdparty
+
+    makers: dict[str, Callable[[], WireBackend]] = {
+        "shadowsocks": thirdparty.shadowsocks_backend,
+        "pproxy": thirdparty.pproxy_backend,
+        "pproxy-py": thirdparty.pproxy_py_backend,
+    }
+    backend: WireBackend = makers[name]()
+    return backend
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    status: str  # pass, fail, skipped
+    detail: str
+    cases: int = 0
+
+
+@dataclass(frozen=True)
+class PairResult:
+    backend: str
+    method: str
+    status: str  # pass, fail, unsupported
+    detail: str
+    checks: tuple[CheckOutcome, ...] = field(default=())
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "method": self.method,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 3),
+            "checks": [
+                {"check": c.name, "status": c.status, "detail": c.detail, "cases": c.cases}
+                for c in self.checks
+            ],
+        }
+
+
+# --- individual checks -----------------------------------------------------------------------
+
+
+def _fits(answer: KnownAnswer, m: Method) -> bool:
+    """Whether a primitive-level vector can go through a method-level backend interface."""
+    if answer.kind == "aead":
+        return len(answer.key) == m.key_size and len(answer.iv) == m.nonce_size
+    if answer.kind == "stream":
+        return (not m.key_size or len(answer.key) == m.key_size) and len(answer.iv) == m.iv_size
+    return answer.kind == "table"
+
+
+def _verify_with(primitives: PrimitiveBackend, answer: KnownAnswer, m: Method) -> bool:
+    if answer.kind == "aead":
+        aead = primitives.new_aead(m, answer.key)
+        if aead.seal(answer.iv, answer.plaintext, answer.aad) != answer.ciphertext:
+            return False
+        return aead.open(answer.iv, answer.ciphertext, answer.aad) == answer.plaintext
+    encryptor = primitives.new_stream(m, answer.key, answer.iv, False)
+    if answer.offset:
+        encryptor.update(bytes(answer.offset))
+    if encryptor.update(answer.plaintext) != answer.ciphertext:
+        return False
+    if answer.offset:
+        return True
+    decryptor = primitives.new_stream(m, answer.key, answer.iv, True)
+    half = len(answer.ciphertext) // 2
+    plain = decryptor.update(answer.ciphertext[:half]) + decryptor.update(answer.ciphertext[half:])
+    return plain == answer.plaintext
+
+
+def check_vectors(name: str, primitives: PrimitiveBackend, m: Method) -> CheckOutcome:
+    answers = known_answers(m)
+    if name == "refcrypto":
+        runnable = answers
+        run_one: Callable[[KnownAnswer], bool] = verify
+    else:
+        runnable = [a for a in answers if _fits(a, m)]
+
+        def run_one(a: KnownAnswer) -> bool:
+            return _verify_with(primitives, a, m)
+
+    if not runnable:
+        return CheckOutcome("vectors", "skipped", "no known answer fits this interface")
+    for answer in runnable:
+        try:
+            ok = run_one(answer)
+        except Exception as exc:  # a backend may raise anything
+            return CheckOutcome("vectors", "fail", f"{answer.source}: {type(exc).__name__}: {exc}",
+                                len(runnable))
+        if not ok:
+            return CheckOutcome("vectors", "fail", f"{answer.source}: output differs",
+                                len(runnable))
+    skipped = len(answers) - len(runnable)
+    note = f" ({skipped} not applicable: key or IV size differs)" if skipped else ""
+    return CheckOutcome("vectors", "pass", f"{len(runnable)} known answers{note}", len(runnable))
+
+
+def check_wire_vectors(backend: WireBackend, m: Method, *, long: bool = True) -> CheckOutcome:
+    tcp = [v for v in _tcp_vectors() if v.method == m.name]
+    if not long:
+        tcp = [v for v in tcp if v.repeat == 1]
+    udp = [v for v in _udp_vectors() if v.method == m.name]
+    if not tcp and not udp:
+        return CheckOutcome("wire-vectors", "skipped", "no wire vectors for this method")
+    for v in tcp:
+        try:
+            problem = check_tcp(backend, v)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem:
+            return CheckOutcome("wire-vectors", "fail", f"TCP {v.label}: {problem}", len(tcp))
+    for u in udp:
+        try:
+            problem = check_udp(backend, u)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem:
+            return CheckOutcome("wire-vectors", "fail",
+                                f"UDP {len(u.plaintext)}-byte packet: {problem}", len(udp))
+    return CheckOutcome("wire-vectors", "pass", f"{len(tcp)} TCP + {len(udp)} UDP",
+                        len(tcp) + len(udp))
+
+
+@lru_cache(maxsize=1)
+def _tcp_vectors() -> tuple:  # type: ignore[type-arg]
+    try:
+        return tuple(load_tcp())
+    except FileNotFoundError:
+        return ()
+
+
+@lru_cache(maxsize=1)
+def _udp_vectors() -> tuple:  # type: ignore[type-arg]
+    try:
+        return tuple(load_udp())
+    except FileNotFoundError:
+        return ()
+
+
+def _ref_wire(m: Method, password: Password, iv: bytes, writes: Sequence[bytes]) -> bytes:
+    encoder = new_encoder(m, master_key(password, m), iv)
+    return b"".join(encoder.update(w) for w in writes)
+
+
+def _feed(transform: object, pieces: Iterable[bytes]) -> bytes:
+    update = transform.update  # type: ignore[attr-defined]
+    return b"".join(update(p) for p in pieces)
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def _cut(data: bytes, cuts: Sequence[int], first: int) -> list[bytes]:
+    """``data`` split at ``cuts`` (mod len), the first piece at least ``first`` bytes."""
+    edges = sorted({first} | {max(first, c % (len(data) + 1)) for c in cuts})
+    edges = [e for e in edges if e <= len(data)]
+    pieces, last = [], 0
+    for edge in edges:
+        pieces.append(data[last:edge])
+        last = edge
+    pieces.append(data[last:])
+    return pieces
+
+
+def _encode_problem(b: WireBackend, m: Method, pw: bytes, iv: bytes, writes: list[bytes]) -> str:
+    expected = _ref_wire(m, pw, iv, writes)
+    got = _feed(b.tcp_encoder(m, pw, iv), writes)
+    if got != expected:
+        at = _first_difference(got, expected)
+        return f"TCP stream differs from refcrypto at byte {at} ({len(got)} vs {len(expected)} B)"
+    decoded = _feed(new_decoder(m, master_key(pw, m)), [got])
+    if decoded != b"".join(writes):
+        return "refcrypto cannot decode the backend's stream"
+    return ""
+
+
+def _decode_problem(b: WireBackend, m: Method, pw: bytes, iv: bytes, writes: list[bytes],
+                    cuts: list[int]) -> str:
+    wire = _ref_wire(m, pw, iv, writes)
+    pieces = _cut(wire, cuts, min(len(wire), m.iv_size + 1))
+    got = _feed(b.tcp_decoder(m, pw), pieces)
+    if got != b"".join(writes):
+        return (f"decoding refcrypto's stream in pieces {[len(p) for p in pieces]} gave "
+                f"{len(got)} bytes, {'other' if len(got) == sum(map(len, writes)) else 'not the'}"
+                f" {sum(map(len, writes))} plaintext bytes")
+    return ""
+
+
+def _udp_problem(b: WireBackend, m: Method, pw: bytes, iv: bytes, data: bytes) -> str:
+    expected = encrypt_packet(m, master_key(pw, m), data, iv)
+    got = b.udp_encrypt(m, pw, iv, data)
+    if got != expected:
+        return f"UDP packet differs from refcrypto at byte {_first_difference(got, expected)}"
+    if b.udp_decrypt(m, pw, expected) != data:
+        return "the backend does not decrypt refcrypto's UDP packet"
+    return ""
+
+
+def _tamper_problem(b: WireBackend, m: Method, pw: bytes, iv: bytes, data: bytes,
+                    where: int) -> str:
+    wire = bytearray(_ref_wire(m, pw, iv, [data]))
+    position = m.iv_size + where % (len(wire) - m.iv_size)  # tamper after the salt too
+    wire[position] ^= 0x01
+    try:
+        got = _feed(b.tcp_decoder(m, pw), [bytes(wire)])
+    except Exception:
+        return ""
+    return f"flipped bit at byte {position} not detected: decoder returned {len(got)} bytes"
+
+
+def _iv_split_problem(b: WireBackend, m: Method) -> str:
+    data = bytes(range(100))
+    wire = _ref_wire(m, b"iv split", bytes(range(m.iv_size)), [data])
+    pieces = [wire[i : i + 1] for i in range(m.iv_size)] + [wire[m.iv_size :]]
+    try:
+        got = _feed(b.tcp_decoder(m, b"iv split"), pieces)
+    except Exception as exc:
+        return f"IV/salt fed one byte at a time: {type(exc).__name__}: {exc}"
+    if got != data:
+        return f"IV/salt fed one byte at a time: decoder gave {len(got)} wrong bytes"
+    return ""
+
+
+def _hypothesis_check(name: str, budget: int, seed: int, strategies: dict[str, object],
+                      problem: Callable[..., str]) -> CheckOutcome:
+    """Run ``problem(**case)`` over ``budget`` generated cases; report the shrunk failure."""
+    try:
+        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import seed as hypothesis_seed
+    except ImportError:
+        return CheckOutcome(name, "skipped", "hypothesis is not installed (pip install "
+                            "'refcrypto[cli]')")
+    failures: list[tuple[str, dict[str, object]]] = []
+
+    def prop(**case: object) -> None:
+        try:
+            text = problem(**case)
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+        if text:
+            failures.append((text, case))
+            raise AssertionError(text)
+
+    test = hypothesis_seed(seed)(
+        settings(max_examples=budget, deadline=None, database=None,
+                 phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+                 print_blob=False)(given(**strategies)(prop))
+    )
+    try:
+        test()
+    except Exception:
+        if not failures:
+            raise
+        text, case = failures[-1]  # the last failure Hypothesis ran is the shrunk one
+        return CheckOutcome(name, "fail", f"{text}; smallest case {_show(case)}; seed {seed}",
+                            budget)
+    return CheckOutcome(name, "pass", f"{budget} generated cases", budget)
+
+
+def _show(case: dict[str, object]) -> str:
+    parts = []
+    for key, value in case.items():
+        if isinstance(value, bytes):
+            parts.append(f"{key}={value.hex() if len(value) <= 32 else f'<{len(value)} bytes>'}")
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            parts.append(f"{key}=[{', '.join(f'<{len(v)} B>' for v in value)}]")
+        else:
+            parts.append(f"{key}={value!r}")
+    return "(" + ", ".join(parts) + ")"
+
+
+def differential_checks(b: WireBackend, m: Method, *, budget: int, seed: int) -> list[CheckOutcome]:
+    try:
+        from hypothesis import strategies as st
+    except ImportError:
+        return [CheckOutcome("differential", "skipped",
+                             "hypothesis is not installed (pip install 'refcrypto[cli]')")]
+
+    pw = st.binary(min_size=1, max_size=24)
+    iv = st.binary(min_size=m.iv_size, max_size=m.iv_size)
+    writes = st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=4)
+    cuts = st.lists(st.integers(min_value=0, max_value=1 << 16), max_size=6)
+    out = [
+        _hypothesis_check("encode", budget, seed, {"pw": pw, "iv": iv, "writes": writes},
+                          lambda **c: _encode_problem(b, m, **c)),
+        _hypothesis_check("decode", budget, seed,
+                          {"pw": pw, "iv": iv, "writes": writes, "cuts": cuts},
+                          lambda **c: _decode_problem(b, m, **c)),
+    ]
+    problem = _iv_split_problem(b, m) if m.iv_size else ""
+    out.append(CheckOutcome("iv-split", "fail" if problem else "pass", problem or "ok", 1))
+    out.append(_hypothesis_check("udp", budget, seed,
+                                 {"pw": pw, "iv": iv, "data": st.binary(max_size=1500)},
+                                 lambda **c: _udp_problem(b, m, **c)))
+    if m.is_aead:
+        out.append(_hypothesis_check(
+            "tamper", budget, seed,
+            {"pw": pw, "iv": iv, "data": st.binary(min_size=1, max_size=500),
+             "where": st.integers(min_value=0)},
+            lambda **c: _tamper_problem(b, m, **c)))
+    return out
+
+
+# --- pairs ----------------------------------------------------------------------------------
+
+
+def check_pair(name: str, m: Method, *, budget: int = 20, seed: int = 0, long: bool = True,
+               backend: WireBackend | None = None,
+               primitives: PrimitiveBackend | None = None) -> PairResult:
+    """Every check of one backend x method pair. ``backend``/``primitives`` override the
+    registry (the engine's own tests pass deliberately broken backends this way)."""
+    started = time.perf_counter()
+    wire = backend if backend is not None else wire_backend(name)
+    prims = primitives if backend is not None else primitive_backend(name)
+    reason = wire.available() or wire.unsupported(m)
+    if reason:
+        return PairResult(name, m.name, "unsupported", reason)
+    checks: list[CheckOutcome] = []
+    if prims is not None:
+        checks.append(check_vectors(name, prims, m))
+    checks.append(check_wire_vectors(wire, m, long=long))
+    if name == "refcrypto" and backend is None:
+        from ..check import check_method
+
+        result = check_method(m, seed=seed)
+        checks.append(CheckOutcome("round-trips", result.status, result.detail, result.round_trips))
+    else:
+        checks += differential_checks(wire, m, budget=budget, seed=seed)
+    failed = [c for c in checks if c.status == "fail"]
+    if failed:
+        first = failed[0]
+        detail = f"{first.name}: {first.detail}"
+        if len(failed) > 1:
+            detail += f" (also failing: {', '.join(c.name for c in failed[1:])})"
+        status = "fail"
+    else:
+        status = "pass"
+        detail = "; ".join(f"{c.name} {c.detail}" for c in checks if c.status == "pass")
+    return PairResult(name, m.name, status, detail, tuple(checks), time.perf_counter() - started)
+
+
+def run(backends: Sequence[str], methods: Sequence[Method], *, budget: int = 20, seed: int = 0,
+        long: bool = True, progress: Callable[[PairResult], None] | None = None
+        ) -> list[PairResult]:
+    results = []
+    for name in backends:
+        for m in methods:
+            try:
+                result = check_pair(name, m, budget=budget, seed=seed, long=long)
+            except RefcryptoError as exc:  # pragma: no cover - guards the engine itself
+                result = PairResult(name, m.name, "fail", f"engine error: {exc}")
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    return results
