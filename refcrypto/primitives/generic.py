@@ -2,16 +2,18 @@
 
 These are the methods pycryptodome cannot carry on its own: Camellia, SEED and IDEA
 (pure-Python block ciphers) and CFB-1 (no such mode in pycryptodome), all over the modes
-of :mod:`refcrypto.primitives.modes`.
+of :mod:`refcrypto.primitives.modes`. Each factory has the stream-factory signature
+``(key, iv, decrypt) -> Stream``.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
-from ..errors import MethodNotImplemented
 from .base import Stream
+from .blocks import AES
+from .camellia import Camellia
+from .idea import IDEA
+from .modes import CFB, CTR, OFB
+from .seed import SEED
 
 __all__ = [
     "aes_cfb1",
@@ -21,78 +23,45 @@ __all__ = [
     "camellia_ctr",
     "camellia_ofb",
     "idea_cfb64",
-    "is_available",
     "seed_cfb128",
 ]
 
-# module, class for each block cipher used here
-_CIPHERS = {
-    "aes": ("refcrypto.primitives.blocks", "AES"),
-    "camellia": ("refcrypto.primitives.camellia", "Camellia"),
-    "seed": ("refcrypto.primitives.seed", "SEED"),
-    "idea": ("refcrypto.primitives.idea", "IDEA"),
-}
+
+def aes_cfb1(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """AES-CFB1 (SP 800-38A 6.3, s = 1), bits most-significant first as OpenSSL."""
+    return CFB(AES(key), iv, segment_bits=1, decrypt=decrypt)
 
 
-def _load(cipher: str) -> type:
-    module_name, class_name = _CIPHERS[cipher]
-    try:
-        module = importlib.import_module(module_name)
-        modes = importlib.import_module("refcrypto.primitives.modes")
-    except ImportError as exc:
-        raise MethodNotImplemented(f"{cipher}: primitive not implemented yet ({exc})") from None
-    del modes
-    cls: type = getattr(module, class_name)
-    return cls
+def camellia_cfb128(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """Camellia-CFB128 (OpenSSL ``camellia-*-cfb``, mbed TLS ``CAMELLIA-*-CFB128``)."""
+    return CFB(Camellia(key), iv, segment_bits=128, decrypt=decrypt)
 
 
-def _cfb(cipher: str, segment_bits: int | None) -> Callable[[bytes, bytes, bool], Stream]:
-    def factory(key: bytes, iv: bytes, decrypt: bool) -> Stream:
-        from .modes import CFB
-
-        block = _load(cipher)(key)
-        bits = segment_bits if segment_bits is not None else 8 * block.block_size
-        stream: Stream = CFB(block, iv, segment_bits=bits, decrypt=decrypt)
-        return stream
-
-    factory.__name__ = f"{cipher}_cfb{segment_bits or 'block'}"
-    factory.__doc__ = f"{cipher} in CFB mode, {segment_bits or 'full-block'}-bit segments."
-    _REQUIRES[factory] = cipher
-    return factory
+def camellia_cfb8(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """Camellia-CFB8 (shadowsocks-rust extension)."""
+    return CFB(Camellia(key), iv, segment_bits=8, decrypt=decrypt)
 
 
-def _keystream_mode(cipher: str, mode: str) -> Callable[[bytes, bytes, bool], Stream]:
-    def factory(key: bytes, iv: bytes, decrypt: bool) -> Stream:
-        from . import modes
-
-        stream: Stream = getattr(modes, mode)(_load(cipher)(key), iv)
-        return stream
-
-    factory.__name__ = f"{cipher}_{mode.lower()}"
-    factory.__doc__ = f"{cipher} in {mode} mode."
-    _REQUIRES[factory] = cipher
-    return factory
+def camellia_cfb1(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """Camellia-CFB1 (shadowsocks-rust extension), bits most-significant first."""
+    return CFB(Camellia(key), iv, segment_bits=1, decrypt=decrypt)
 
 
-_REQUIRES: dict[Callable[..., object], str] = {}
-
-aes_cfb1 = _cfb("aes", 1)
-camellia_cfb128 = _cfb("camellia", None)
-camellia_cfb8 = _cfb("camellia", 8)
-camellia_cfb1 = _cfb("camellia", 1)
-camellia_ofb = _keystream_mode("camellia", "OFB")
-camellia_ctr = _keystream_mode("camellia", "CTR")
-seed_cfb128 = _cfb("seed", None)
-idea_cfb64 = _cfb("idea", None)
+def camellia_ofb(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """Camellia-OFB (shadowsocks-rust extension); the same object serves both directions."""
+    return OFB(Camellia(key), iv)
 
 
-def is_available(factory: Callable[..., object] | None) -> bool:
-    """Whether the primitive behind a factory can be loaded in this build."""
-    cipher = _REQUIRES.get(factory) if factory is not None else None
-    if cipher is None:
-        return True
-    try:
-        _load(cipher)
-    except MethodNotImplemented:
-        return False
-    return True
+def camellia_ctr(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """Camellia-CTR, 128-bit big-endian counter from the IV (RFC 5528; rust extension)."""
+    return CTR(Camellia(key), iv)
+
+
+def seed_cfb128(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """SEED-CFB128 (OpenSSL ``seed-cfb``)."""
+    return CFB(SEED(key), iv, segment_bits=128, decrypt=decrypt)
+
+
+def idea_cfb64(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    """IDEA-CFB64 (OpenSSL ``idea-cfb``)."""
+    return CFB(IDEA(key), iv, segment_bits=64, decrypt=decrypt)
