@@ -447,6 +447,24 @@ def test_finding_pproxy_rc4_restarts_keystream_every_write(backend_name: str) ->
 
 @pytest.mark.parametrize("backend_name", ["pproxy", "pproxy-py"])
 @pytest.mark.parametrize("name", ["aes-128-gcm", "chacha20-ietf-poly1305"])
+def test_finding_pproxy_aead_nonce_wraps_after_2048_chunks(backend_name: str, name: str) -> None:
+    """pproxy increments the AEAD nonce modulo ``1 << NONCE_LENGTH`` with NONCE_LENGTH = 12:
+    a 12-*bit* counter where SIP004 has a 12-byte one. After 2048 chunks (4096 seals) the
+    nonces start again from 0 under the same subkey: nonce reuse. With the same one-byte
+    payload, chunk 2048 is byte-for-byte chunk 0. Found by the 70,000-seal wire vectors."""
+    method = refcrypto.method(name)
+    backend = usable(backend_name, method)
+    salt = bytes(range(method.iv_size))
+    encoder = backend.tcp_encoder(method, "pw", salt)
+    chunks = [encoder.update(b"x") for _ in range(2049)]
+    assert chunks[0] == salt + chunks[2048]  # nonces 4096, 4097 were sealed as 0, 1
+    reference = reference_wire(method, "pw", salt, [b"x"] * 2049)
+    assert b"".join(chunks[:2048]) == reference[: sum(map(len, chunks[:2048]))]
+    assert chunks[2048] != reference[-len(chunks[2048]) :]
+
+
+@pytest.mark.parametrize("backend_name", ["pproxy", "pproxy-py"])
+@pytest.mark.parametrize("name", ["aes-128-gcm", "chacha20-ietf-poly1305"])
 def test_finding_pproxy_udp_aead_is_the_tcp_chunk_format(backend_name: str, name: str) -> None:
     """pproxy's UDP packet for an AEAD method is exactly refcrypto's *TCP* stream for one
     write of the payload (salt, sealed length, sealed payload: 34 bytes more than SIP004's
