@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--hex-in", action="store_true", help="the input is hex text")
         p.add_argument("--hex-out", action="store_true", help="write hex text")
         p.set_defaults(func=func)
+    from .benchmarks.command import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

@@ -7,6 +7,12 @@ Every class is keyed once (``Cls(key)``) and then seals or opens one message per
   on any mismatch; no plaintext is returned unless the tag verified.
 
 Shadowsocks always passes empty associated data; ``aad`` exists for the published vectors.
+
+AES-GCM and the IETF/X ChaCha20-Poly1305 keep their per-key state (the AES key schedule and
+GHASH table; the ChaCha20 key) and seal or open through :mod:`._fast`, which calls
+pycryptodome's C code directly, when that module is enabled; otherwise, and for messages with
+associated data, they make one pycryptodome AEAD object per message. Both give the same bytes
+(``tests/test_fast_paths.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from Crypto.Cipher import AES, ChaCha20, ChaCha20_Poly1305
 from Crypto.Hash import Poly1305
 
 from ..errors import InvalidNonceSize, InvalidTag, TruncatedData
+from . import _fast
 from .base import Buffer, check_key_size
 
 __all__ = [
@@ -92,12 +99,45 @@ class _PycryptodomeAEAD(_AEADBase):
             raise InvalidTag(f"{self.name}: authentication tag does not match") from None
 
 
-class AESGCM(_PycryptodomeAEAD):
+class _FastAEAD(_PycryptodomeAEAD):
+    """A pycryptodome AEAD with a per-key fast path (:mod:`._fast`) for messages without
+    associated data; subclasses set ``_engine`` in ``__init__`` (``None``: no fast path)."""
+
+    __slots__ = ("_engine",)
+
+    _engine: _fast.GcmKey | _fast.ChaChaPolyKey | None
+    #: Longest message the fast path takes.
+    _fast_limit = 1 << 62
+
+    def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
+        engine = self._engine
+        if (engine is None or aad or len(nonce) != self.nonce_size
+                or len(plaintext) > self._fast_limit):
+            return super().seal(nonce, plaintext, aad)  # also raises the size errors
+        return engine.seal(nonce if type(nonce) is bytes else bytes(nonce), plaintext)
+
+    def open(self, nonce: Buffer, data: Buffer, aad: Buffer = b"") -> bytes:
+        engine = self._engine
+        if (engine is None or aad or len(nonce) != self.nonce_size
+                or not TAG_SIZE <= len(data) <= self._fast_limit + TAG_SIZE):
+            return super().open(nonce, data, aad)  # also raises the size errors
+        plaintext = engine.open(nonce if type(nonce) is bytes else bytes(nonce), data)
+        if plaintext is None:
+            raise InvalidTag(f"{self.name}: authentication tag does not match")
+        return plaintext
+
+
+class AESGCM(_FastAEAD):
     """AES-GCM (SP 800-38D) with a 12-byte nonce and a 16-byte tag."""
 
     __slots__ = ()
     name = "aes-gcm"
     key_sizes = (16, 24, 32)
+    _fast_limit = _fast.GCM_MAX_MESSAGE
+
+    def __init__(self, key: Buffer) -> None:
+        super().__init__(key)
+        self._engine = _fast.GcmKey(self._key) if _fast.ENABLED else None
 
     def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
         return AES.new(self._key, AES.MODE_GCM, nonce=nonce, mac_len=TAG_SIZE)
@@ -114,25 +154,33 @@ class AESOCB(_PycryptodomeAEAD):
         return AES.new(self._key, AES.MODE_OCB, nonce=nonce, mac_len=TAG_SIZE)
 
 
-class ChaCha20Poly1305IETF(_PycryptodomeAEAD):
+class _ChaCha20Poly1305(_FastAEAD):
+    """ChaCha20-Poly1305 as pycryptodome builds it: RFC 8439 for a 12-byte nonce, XChaCha
+    for a 24-byte one."""
+
+    __slots__ = ()
+
+    def __init__(self, key: Buffer) -> None:
+        super().__init__(key)
+        self._engine = _fast.ChaChaPolyKey(self._key) if _fast.ENABLED else None
+
+    def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
+        return ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
+
+
+class ChaCha20Poly1305IETF(_ChaCha20Poly1305):
     """AEAD_CHACHA20_POLY1305 (RFC 8439, 2.8) with a 12-byte nonce."""
 
     __slots__ = ()
     name = "chacha20-ietf-poly1305"
 
-    def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
-        return ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
 
-
-class XChaCha20Poly1305(_PycryptodomeAEAD):
+class XChaCha20Poly1305(_ChaCha20Poly1305):
     """AEAD_XChaCha20_Poly1305 (draft-irtf-cfrg-xchacha-03, 2.3) with a 24-byte nonce."""
 
     __slots__ = ()
     name = "xchacha20-ietf-poly1305"
     nonce_size = 24
-
-    def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
-        return ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
 
 
 class ChaCha20Poly1305Original(_AEADBase):

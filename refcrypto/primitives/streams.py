@@ -6,6 +6,10 @@ byte position), so ``update(a) + update(b) == update(a + b)`` holds without extr
 buffering, which is the libsodium byte-counter behaviour Shadowsocks relies on
 (shadowsocks-crypto.md 2.6).
 
+Where :mod:`._fast` is enabled, the AES modes, RC4, Salsa20 and ChaCha20 call pycryptodome's
+C code directly (:class:`._fast.RawStream`), which saves its per-call Python wrapper; the
+bytes are the same (``tests/test_fast_paths.py``).
+
 Legacy: every stream method gives confidentiality only. The ciphertext is malleable, and
 the 2020 redirect attack (shadowsocks-org issue #154) decrypts recorded streams of any of
 them without the password. They exist here for compatibility and for testing others.
@@ -19,6 +23,7 @@ from typing import Any
 from Crypto.Cipher import AES, ARC2, ARC4, CAST, DES, Blowfish, ChaCha20, Salsa20
 from Crypto.Hash import MD5
 
+from . import _fast
 from .base import Buffer, Stream
 
 __all__ = [
@@ -69,22 +74,30 @@ def _wrap(cipher: Any, decrypt: bool) -> Stream:
 # in bits and defaults to 8, so it is always given explicitly.
 def aes_cfb128(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """AES-CFB128 (OpenSSL ``aes-*-cfb``, mbed TLS ``AES-*-CFB128``)."""
+    if _fast.ENABLED:
+        return _fast.aes_cfb(key, iv, 16, decrypt)
     return _wrap(AES.new(key, AES.MODE_CFB, iv=iv, segment_size=128), decrypt)
 
 
 def aes_cfb8(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """AES-CFB8 (SP 800-38A, 6.3 with s = 8)."""
+    if _fast.ENABLED:
+        return _fast.aes_cfb(key, iv, 1, decrypt)
     return _wrap(AES.new(key, AES.MODE_CFB, iv=iv, segment_size=8), decrypt)
 
 
 def aes_ofb(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """AES-OFB (SP 800-38A, 6.4)."""
+    if _fast.ENABLED:
+        return _fast.aes_ofb(key, iv)
     return _wrap(AES.new(key, AES.MODE_OFB, iv=iv), decrypt)
 
 
 def aes_ctr(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """AES-CTR (SP 800-38A, 6.5): the IV is the whole initial counter block, incremented as
     one 128-bit big-endian integer, as OpenSSL's ``aes-*-ctr``."""
+    if _fast.ENABLED:
+        return _fast.aes_ctr(key, iv)
     return _wrap(AES.new(key, AES.MODE_CTR, nonce=b"", initial_value=iv), decrypt)
 
 
@@ -113,22 +126,28 @@ def rc2_cfb(key: bytes, iv: bytes, decrypt: bool) -> Stream:
 
 def rc4(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """RC4 keyed directly with the master key (no IV)."""
-    return _wrap(ARC4.new(key), decrypt)
+    return _fast.arc4(key) if _fast.ENABLED else _wrap(ARC4.new(key), decrypt)
 
 
 def rc4_md5(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """RC4 keyed with MD5(key || IV) (shadowsocks ``rc4_md5.py``, libev ``stream.c``)."""
+    if _fast.ENABLED:
+        return _fast.arc4(_fast.md5(key + iv))
     return _wrap(ARC4.new(MD5.new(key + iv).digest()), decrypt)
 
 
 def salsa20(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """Salsa20/20 with an 8-byte nonce and a 64-bit block counter from 0."""
+    if _fast.ENABLED:
+        return _fast.salsa20(key, iv)
     return _wrap(Salsa20.new(key=key, nonce=iv), decrypt)
 
 
 def chacha20(key: bytes, iv: bytes, decrypt: bool) -> Stream:
     """ChaCha20 with the nonce length of the method: 8 bytes (original DJB layout,
     64-bit counter) or 12 bytes (RFC 8439 layout, 32-bit counter); counter from 0."""
+    if _fast.ENABLED:
+        return _fast.chacha20(key, iv)
     return _wrap(ChaCha20.new(key=key, nonce=iv), decrypt)
 
 
@@ -137,4 +156,6 @@ def xchacha20(key: bytes, iv: bytes, decrypt: bool) -> Stream:
 
     pycryptodome keeps a 32-bit block counter here (libsodium: 64-bit); the streams differ
     only past 256 GiB under one IV."""
+    if _fast.ENABLED:
+        return _fast.chacha20(key, iv)
     return _wrap(ChaCha20.new(key=key, nonce=iv), decrypt)

@@ -74,21 +74,28 @@ class AeadEncoder:
         return self.salt
 
     def update(self, data: Buffer) -> bytes:
-        if not data:
+        size = len(data)
+        if not size:
             return b""
         seal = self._aead.seal
-        size = self.method.nonce_size
+        nonce_size = self.method.nonce_size
         n = self._counter
+        if size <= MAX_CHUNK_PAYLOAD:  # one chunk: the usual write
+            self._counter = n + 2
+            out = self._prefix + seal(n.to_bytes(nonce_size, "little"), size.to_bytes(2, "big"))
+            self._prefix = b""
+            return out + seal((n + 1).to_bytes(nonce_size, "little"), data)
         view = memoryview(data)
-        out = [self._prefix] if self._prefix else []
+        pieces = [self._prefix]
         self._prefix = b""
-        for start in range(0, len(view), MAX_CHUNK_PAYLOAD):
+        for start in range(0, size, MAX_CHUNK_PAYLOAD):
             payload = view[start : start + MAX_CHUNK_PAYLOAD]
-            out.append(seal(n.to_bytes(size, "little"), len(payload).to_bytes(LENGTH_SIZE, "big")))
-            out.append(seal((n + 1).to_bytes(size, "little"), payload))
+            pieces.append(seal(n.to_bytes(nonce_size, "little"),
+                               len(payload).to_bytes(LENGTH_SIZE, "big")))
+            pieces.append(seal((n + 1).to_bytes(nonce_size, "little"), payload))
             n += 2
         self._counter = n
-        return b"".join(out)
+        return b"".join(pieces)
 
 
 class _State(Enum):
@@ -147,10 +154,22 @@ class AeadDecoder:
                 f"({self._failure})",
                 self._failure,
             )
-        self._buffer += data
+        # The chunks are opened from an immutable bytes object, through memoryview slices (no
+        # copy): the input itself when nothing is pending, else the pending bytes and the
+        # input joined once enough has arrived to complete a salt or chunk. Bytes left over
+        # wait in a bytearray; each input byte is copied a bounded number of times, so
+        # buffering stays linear in the stream length however the input is split.
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            if len(buffer) < self._need:
+                return b""
+            source = bytes(buffer)
+        else:
+            source = data if type(data) is bytes else bytes(data)
         out: list[bytes] = []
         try:
-            self._drain(out)
+            used = self._drain(source, out)
         except RefcryptoError as exc:
             # Keep a description, not the exception: its traceback holds this frame, and so
             # this decoder, which would make a reference cycle.
@@ -159,48 +178,61 @@ class AeadDecoder:
             self._buffer = bytearray()
             exc.plaintext = b"".join(out)
             raise
+        if used < len(source):
+            self._buffer = bytearray(memoryview(source)[used:])
+        elif buffer:
+            self._buffer = bytearray()
         return b"".join(out)
 
-    def _drain(self, out: list[bytes]) -> None:
-        buffer = self._buffer
+    def _drain(self, source: bytes, out: list[bytes]) -> int:
+        """Open every salt and chunk complete in ``source``; return the bytes used."""
+        view = memoryview(source)
+        available = len(source)
+        pos = 0
+        need = self._need
+        if self._state is _State.SALT:
+            if available < need:
+                return 0
+            self.salt = source[:need]
+            subkey = session_subkey(self._master_key, self.salt)
+            self._aead = self._backend.new_aead(self.method, subkey)
+            self._state, pos = _State.LENGTH, need
+            need = self._need = LENGTH_SIZE + self.method.tag_size
+        assert self._aead is not None
+        open_ = self._aead.open
         tag_size = self.method.tag_size
         nonce_size = self.method.nonce_size
-        pos = 0
+        counter = self._counter
+        reading_length = self._state is _State.LENGTH
         try:
-            while len(buffer) - pos >= self._need:
-                end = pos + self._need
-                if self._state is _State.SALT:
-                    self.salt = bytes(buffer[pos:end])
-                    subkey = session_subkey(self._master_key, self.salt)
-                    self._aead = self._backend.new_aead(self.method, subkey)
-                    self._state, self._need = _State.LENGTH, LENGTH_SIZE + tag_size
+            while available - pos >= need:
+                try:
+                    plain = open_(counter.to_bytes(nonce_size, "little"), view[pos : pos + need])
+                except InvalidTag:
+                    what = "length" if reading_length else "payload"
+                    raise InvalidTag(
+                        f"{self.method.name}: {what} chunk with nonce {counter} "
+                        "failed authentication (wrong password, or data altered)"
+                    ) from None
+                counter += 1
+                pos += need
+                if reading_length:
+                    length = int.from_bytes(plain, "big")
+                    if length == 0 or length & RESERVED_LENGTH_BITS:
+                        raise InvalidChunkLength(
+                            f"{self.method.name}: chunk length 0x{length:04x} is "
+                            f"{'zero' if length == 0 else 'over 0x3FFF (reserved bits set)'}"
+                        )
+                    need = length + tag_size
                 else:
-                    assert self._aead is not None
-                    nonce = self._counter.to_bytes(nonce_size, "little")
-                    try:
-                        plain = self._aead.open(nonce, buffer[pos:end])
-                    except InvalidTag:
-                        what = "length" if self._state is _State.LENGTH else "payload"
-                        raise InvalidTag(
-                            f"{self.method.name}: {what} chunk with nonce {self._counter} "
-                            "failed authentication (wrong password, or data altered)"
-                        ) from None
-                    self._counter += 1
-                    if self._state is _State.LENGTH:
-                        length = int.from_bytes(plain, "big")
-                        if length == 0 or length & RESERVED_LENGTH_BITS:
-                            raise InvalidChunkLength(
-                                f"{self.method.name}: chunk length 0x{length:04x} is "
-                                f"{'zero' if length == 0 else 'over 0x3FFF (reserved bits set)'}"
-                            )
-                        self._state, self._need = _State.PAYLOAD, length + tag_size
-                    else:
-                        out.append(plain)
-                        self._state, self._need = _State.LENGTH, LENGTH_SIZE + tag_size
-                pos = end
+                    out.append(plain)
+                    need = LENGTH_SIZE + tag_size
+                reading_length = not reading_length
         finally:
-            # One deletion per call keeps buffering linear in the input size.
-            del buffer[:pos]
+            self._counter = counter
+            self._need = need
+            self._state = _State.LENGTH if reading_length else _State.PAYLOAD
+        return pos
 
     def finish(self) -> None:
         """Declare the end of the stream; raise :class:`TruncatedData` if it ended inside
