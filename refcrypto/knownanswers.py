@@ -18,7 +18,9 @@ from functools import cache
 from .errors import InvalidTag
 from .methods import Method
 from .methods import method as lookup_method
+from .primitives.base import AEAD, Stream
 from .vectorfiles import Record, load_records, vector_path
+from .wire.source import Primitives
 
 __all__ = ["KnownAnswer", "known_answers", "ocb_iterated_tag", "verify"]
 
@@ -264,12 +266,11 @@ def known_answers(method: Method | str) -> list[KnownAnswer]:
     return list(_aead_answers(m) if m.is_aead else _stream_answers(m))
 
 
-def ocb_iterated_tag(new_aead: Callable[[bytes], object], key_size: int) -> bytes:
+def ocb_iterated_tag(new_aead: Callable[[bytes], AEAD], key_size: int) -> bytes:
     """RFC 7253 appendix A's iterated test for a 128-bit tag: K = zeros || TAGLEN, 128 rounds
     of three encryptions with nonces 3i+1, 3i+2, 3i+3, then one over the concatenation."""
     key = bytes(key_size - 1) + bytes([128])
-    aead = new_aead(key)
-    seal = aead.seal  # type: ignore[attr-defined]
+    seal = new_aead(key).seal
 
     def nonce(n: int) -> bytes:
         return n.to_bytes(12, "big")
@@ -284,34 +285,58 @@ def ocb_iterated_tag(new_aead: Callable[[bytes], object], key_size: int) -> byte
     return result[-16:]
 
 
-def verify(answer: KnownAnswer) -> bool:
-    """Run one known answer through its method's own factory; True when it matches."""
+def verify(answer: KnownAnswer, source: Primitives | None = None) -> bool:
+    """Run one known answer; True when it matches.
+
+    ``source`` is where the primitives come from: by default refcrypto's own factories,
+    called directly (some published keys are not the method's size, such as RC2's 8-byte
+    key); or any backend with ``new_stream(method, ...)`` / ``new_aead(method, key)``.
+    AEAD answers are sealed and opened; stream answers are encrypted from ``offset`` through
+    the streaming interface and, at offset 0, decrypted in two pieces, so state carried
+    across calls is part of every check.
+    """
     m = lookup_method(answer.method)
+    new_stream: Callable[[bytes, bytes, bool], Stream]
+    new_aead: Callable[[bytes], AEAD]
+    if source is None:
+        assert m.stream_factory is not None or m.aead_factory is not None
+        new_stream = m.stream_factory or _no_stream
+        new_aead = m.aead_factory or _no_aead
+    else:
+        backend = source
+
+        def new_stream(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+            return backend.new_stream(m, key, iv, decrypt)
+
+        def new_aead(key: bytes) -> AEAD:
+            return backend.new_aead(m, key)
+
     if answer.kind == "ocb-iterated":
-        assert m.aead_factory is not None
-        return ocb_iterated_tag(m.aead_factory, m.key_size) == answer.ciphertext
+        return ocb_iterated_tag(new_aead, m.key_size) == answer.ciphertext
     if answer.kind == "aead":
-        assert m.aead_factory is not None
-        aead = m.aead_factory(answer.key)
+        aead = new_aead(answer.key)
         if aead.seal(answer.iv, answer.plaintext, answer.aad) != answer.ciphertext:
             return False
         try:
             return aead.open(answer.iv, answer.ciphertext, answer.aad) == answer.plaintext
         except InvalidTag:
             return False
-    assert m.stream_factory is not None
-    # Primitive level: the factory directly, since some published keys are not the method's
-    # size (RC2's 8-byte key). Encrypt from ``offset`` through the streaming interface, then
-    # decrypt in two pieces, so state carried across calls is part of every check.
-    encryptor = m.stream_factory(answer.key, answer.iv, False)
+    encryptor = new_stream(answer.key, answer.iv, False)
     if answer.offset:
         encryptor.update(bytes(answer.offset))
     if encryptor.update(answer.plaintext) != answer.ciphertext:
         return False
     if answer.offset:
         return True  # a keystream position: decryption is the same operation
-    decryptor = m.stream_factory(answer.key, answer.iv, True)
+    decryptor = new_stream(answer.key, answer.iv, True)
     half = len(answer.ciphertext) // 2
     plain = decryptor.update(answer.ciphertext[:half]) + decryptor.update(answer.ciphertext[half:])
     return plain == answer.plaintext
 
+
+def _no_stream(key: bytes, iv: bytes, decrypt: bool) -> Stream:
+    raise TypeError("an AEAD method has no stream primitive")
+
+
+def _no_aead(key: bytes) -> AEAD:
+    raise TypeError("a stream method has no AEAD primitive")

@@ -303,40 +303,14 @@ def backend(name: str) -> Backend:
 
 
 def verify_with(native: Backend, answer: KnownAnswer) -> bool:
-    """Run one known answer through ``native``'s factories; ``True`` when it matches.
+    """Run one known answer through ``native``'s primitives (see
+    :func:`refcrypto.knownanswers.verify`); ``True`` when it matches.
 
-    The same checks as :func:`refcrypto.knownanswers.verify`: AEAD answers are sealed and
-    opened; stream answers are encrypted from their ``offset`` and, when the offset is 0,
-    decrypted in two pieces so state carried across calls is part of every check.
     Raises :class:`NativeUnsupported` for a method (or answer kind) the backend cannot run
     and :class:`~refcrypto.errors.InvalidKeySize` for a key length it refuses.
     """
-    from ..errors import InvalidTag
-    from ..knownanswers import ocb_iterated_tag
+    from ..knownanswers import verify
 
-    m = lookup_method(answer.method)
-    if answer.kind == "ocb-iterated":
-        return ocb_iterated_tag(lambda key: native.new_aead(m, key), m.key_size) == (
-            answer.ciphertext
-        )
-    if answer.kind == "aead":
-        aead = native.new_aead(m, answer.key)
-        if aead.seal(answer.iv, answer.plaintext, answer.aad) != answer.ciphertext:
-            return False
-        try:
-            return aead.open(answer.iv, answer.ciphertext, answer.aad) == answer.plaintext
-        except InvalidTag:
-            return False
-    if answer.kind != "stream":
-        raise NativeUnsupported(native.name, m.name, f"{answer.kind!r} answers are not native")
-    encryptor = native.new_stream(m, answer.key, answer.iv, False)
-    if answer.offset:
-        encryptor.update(bytes(answer.offset))
-    if encryptor.update(answer.plaintext) != answer.ciphertext:
-        return False
-    if answer.offset:
-        return True  # a keystream position: decryption is the same operation
-    decryptor = native.new_stream(m, answer.key, answer.iv, True)
-    half = len(answer.ciphertext) // 2
-    plain = decryptor.update(answer.ciphertext[:half]) + decryptor.update(answer.ciphertext[half:])
-    return plain == answer.plaintext
+    if answer.kind == "table":
+        raise NativeUnsupported(native.name, answer.method, "'table' answers are not native")
+    return verify(answer, native)
