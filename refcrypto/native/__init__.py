@@ -62,6 +62,7 @@ __all__ = [
     "BACKEND_NAMES",
     "TAG_SIZE",
     "VARIABLE_KEY_PRIMITIVES",
+    "AEADSizes",
     "Backend",
     "NativeBackend",
     "NativeFailure",
@@ -140,6 +141,28 @@ def primitive_name(method: Method | str) -> str:
         if name.endswith("-cfb128"):
             name = name.removesuffix("128")
     return name.removeprefix("sodium:")
+
+
+class AEADSizes:
+    """The size properties of the AEAD protocol, for native AEADs that store ``_key_size``
+    and ``_nonce_size`` (every native AEAD appends a 16-byte tag)."""
+
+    __slots__ = ()
+
+    _key_size: int
+    _nonce_size: int
+
+    @property
+    def key_size(self) -> int:
+        return self._key_size
+
+    @property
+    def nonce_size(self) -> int:
+        return self._nonce_size
+
+    @property
+    def tag_size(self) -> int:
+        return TAG_SIZE
 
 
 def check_nonce(what: str, nonce: Buffer, size: int) -> bytes:

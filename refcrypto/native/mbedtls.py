@@ -40,6 +40,7 @@ from ..methods import Method
 from ..primitives.base import AEAD, Buffer, Stream
 from . import (
     TAG_SIZE,
+    AEADSizes,
     NativeBackend,
     NativeFailure,
     check_nonce,
@@ -226,7 +227,7 @@ class MbedTLSStream(_Owner):
         return take(out, 0, written.value)
 
 
-class MbedTLSAEAD(_Owner):
+class MbedTLSAEAD(_Owner, AEADSizes):
     """An mbed TLS AEAD (GCM, ChaCha20-Poly1305) keyed once, one-shot per message."""
 
     __slots__ = ("_key_size", "_legacy_api", "_nonce_size")
@@ -238,18 +239,6 @@ class MbedTLSAEAD(_Owner):
         self._key_size = len(key)
         self._nonce_size = nonce_size
         self._legacy_api = legacy_api
-
-    @property
-    def key_size(self) -> int:
-        return self._key_size
-
-    @property
-    def nonce_size(self) -> int:
-        return self._nonce_size
-
-    @property
-    def tag_size(self) -> int:
-        return TAG_SIZE
 
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         """Return ``ciphertext || tag``."""

@@ -51,6 +51,7 @@ from ..methods import Method
 from ..primitives.base import AEAD, Buffer, Stream
 from . import (
     TAG_SIZE,
+    AEADSizes,
     NativeBackend,
     NativeFailure,
     check_nonce,
@@ -218,17 +219,18 @@ class OpenSSLStream:
         self._finalizer()
 
 
-class OpenSSLAEAD:
+class OpenSSLAEAD(AEADSizes):
     """An OpenSSL AEAD (GCM, OCB, ChaCha20-Poly1305) keyed once; owns one ``EVP_CIPHER_CTX``."""
 
     __slots__ = ("__weakref__", "_api", "_ctx", "_direction", "_finalizer", "_key",
-                 "_nonce_size", "_what")
+                 "_key_size", "_nonce_size", "_what")
 
     def __init__(self, api: _LibCrypto, cipher: int, what: str, key: bytes,
                  nonce_size: int) -> None:
         self._api = api
         self._what = what
         self._key = key
+        self._key_size = len(key)
         self._nonce_size = nonce_size
         self._direction = 1
         self._ctx = _new_context(api)
@@ -244,18 +246,6 @@ class OpenSSLAEAD:
             api.clear_errors()
             self._finalizer()
             raise
-
-    @property
-    def key_size(self) -> int:
-        return len(self._key)
-
-    @property
-    def nonce_size(self) -> int:
-        return self._nonce_size
-
-    @property
-    def tag_size(self) -> int:
-        return TAG_SIZE
 
     def _start(self, nonce: Buffer, aad: Buffer, enc: int) -> None:
         if not self._finalizer.alive:

@@ -38,7 +38,7 @@ from Crypto.Hash import MD5
 from ..errors import InvalidKeySize, InvalidTag
 from ..methods import Method
 from ..primitives.base import AEAD, Buffer, Stream
-from . import TAG_SIZE, NativeBackend, check_nonce, split_tag
+from . import AEADSizes, NativeBackend, check_nonce, split_tag
 
 __all__ = ["CryptographyAEAD", "CryptographyBackend", "CryptographyStream"]
 
@@ -161,7 +161,7 @@ class CryptographyStream:
         return result
 
 
-class CryptographyAEAD:
+class CryptographyAEAD(AEADSizes):
     """A ``cryptography`` AEAD object keyed once."""
 
     __slots__ = ("__weakref__", "_aead", "_invalid_tag", "_key_size", "_nonce_size", "_what")
@@ -173,18 +173,6 @@ class CryptographyAEAD:
         self._what = what
         self._key_size = key_size
         self._nonce_size = nonce_size
-
-    @property
-    def key_size(self) -> int:
-        return self._key_size
-
-    @property
-    def nonce_size(self) -> int:
-        return self._nonce_size
-
-    @property
-    def tag_size(self) -> int:
-        return TAG_SIZE
 
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         """Return ``ciphertext || tag``."""

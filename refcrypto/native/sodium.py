@@ -36,6 +36,7 @@ from ..methods import Method
 from ..primitives.base import AEAD, Buffer, Stream
 from . import (
     TAG_SIZE,
+    AEADSizes,
     NativeBackend,
     NativeFailure,
     check_nonce,
@@ -137,29 +138,19 @@ class SodiumStream:
         return take(out, pad, len(message))
 
 
-class SodiumAEAD:
+class SodiumAEAD(AEADSizes):
     """A libsodium AEAD (combined mode: ``ciphertext || tag``) keyed once."""
 
-    __slots__ = ("__weakref__", "_decrypt", "_encrypt", "_key", "_nonce_size", "_what")
+    __slots__ = ("__weakref__", "_decrypt", "_encrypt", "_key", "_key_size", "_nonce_size",
+                 "_what")
 
     def __init__(self, functions: tuple[_Func, _Func], what: str, key: bytes,
                  nonce_size: int) -> None:
         self._encrypt, self._decrypt = functions
         self._what = what
         self._key = key
+        self._key_size = len(key)
         self._nonce_size = nonce_size
-
-    @property
-    def key_size(self) -> int:
-        return len(self._key)
-
-    @property
-    def nonce_size(self) -> int:
-        return self._nonce_size
-
-    @property
-    def tag_size(self) -> int:
-        return TAG_SIZE
 
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         """Return ``ciphertext || tag``."""

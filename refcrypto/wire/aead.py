@@ -63,10 +63,9 @@ class AeadEncoder:
         self, method: Method, master_key: bytes, salt: bytes, *, backend: Primitives = OWN
     ) -> None:
         self.method = method
-        self.salt = bytes(salt)
+        self.salt = self._prefix = bytes(salt)  # the prefix is sent once, then emptied
         self._aead: AEAD = backend.new_aead(method, session_subkey(master_key, self.salt))
         self._counter = 0
-        self._prefix = self.salt
 
     @property
     def iv(self) -> bytes:

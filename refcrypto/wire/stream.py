@@ -35,8 +35,7 @@ class StreamEncoder:
     ) -> None:
         self.method = method
         self._stream: Stream = backend.new_stream(method, key, iv, False)
-        self.iv = bytes(iv)
-        self._prefix = self.iv
+        self.iv = self._prefix = bytes(iv)  # the prefix is sent once, then emptied
 
     def update(self, data: Buffer) -> bytes:
         if not data:
