@@ -258,13 +258,14 @@ class _ThreadingTCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-class TcpEcho:
-    """A TCP echo server on 127.0.0.1 in a thread."""
+class _ServerThread:
+    """A socketserver on 127.0.0.1 (free port) served from a daemon thread; ``close`` stops
+    it within a bounded wait."""
 
-    def __init__(self) -> None:
-        self.server = _ThreadingTCPServer((LOOPBACK, 0), _EchoHandler)
-        self.address: Address = (LOOPBACK, int(self.server.server_address[1]))
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self.server = server
+        self.address: Address = (LOOPBACK, int(server.server_address[1]))  # type: ignore[index]
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={
             "poll_interval": 0.1}, daemon=True)
         self.thread.start()
 
@@ -272,6 +273,13 @@ class TcpEcho:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class TcpEcho(_ServerThread):
+    """A TCP echo server on 127.0.0.1 in a thread."""
+
+    def __init__(self) -> None:
+        super().__init__(_ThreadingTCPServer((LOOPBACK, 0), _EchoHandler))
 
 
 class UdpEcho:
@@ -319,21 +327,13 @@ class _PageHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class HttpServer:
+class HttpServer(_ServerThread):
     """http.server on 127.0.0.1 in a thread, serving :data:`PAGE` at ``/``."""
 
     def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), _PageHandler)
-        self.server.daemon_threads = True
-        self.address: Address = (LOOPBACK, int(self.server.server_address[1]))
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
-            "poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        server = http.server.ThreadingHTTPServer((LOOPBACK, 0), _PageHandler)
+        server.daemon_threads = True
+        super().__init__(server)
 
 
 # --- payloads and exchanges ------------------------------------------------------------------
