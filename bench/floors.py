@@ -1,8 +1,14 @@
 """Where the time goes when refcrypto is slower than the native-backed Python shadowsocks.
 
-Run from the repository root (needs the ``bench`` extra)::
+Run from the repository root::
 
-    python bench/floors.py
+    python bench/floors.py            # in a fresh virtual environment, as a user installs
+    python bench/floors.py --here     # in this environment (development)
+
+Like ``bench/against_peers.py`` it measures what a user installs: by default it runs itself
+again in a fresh virtual environment (this checkout installed on its own, Python shadowsocks
+with ``--no-deps``, outside the source tree; :mod:`refcrypto.benchmarks.isolated`), in the
+fast/cffi configuration, since it profiles the fast paths.
 
 For each case ``bench/against_peers.py`` reports below 1.0x, this prints the cost of the
 pieces, in microseconds per operation (best of several timeit repeats), next to the native
@@ -21,6 +27,7 @@ package's cost for the same operation:
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import timeit
@@ -29,9 +36,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a source checkout
+if os.environ.get("REFCRYPTO_BENCH_IN_VENV") != "1":  # not in the fresh environment
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # orchestrate from here
 
 import refcrypto
+from refcrypto.benchmarks.environment import describe_here
+from refcrypto.benchmarks.isolated import add_script_arguments, relaunch
 from refcrypto.benchmarks.peers import ShadowsocksPeer
 from refcrypto.primitives import _fast
 
@@ -189,7 +199,15 @@ def c_calls_hkdf(master: bytes, salt: bytes) -> int:
     return counter[0]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    add_script_arguments(parser)
+    args = parser.parse_args(argv)
+    code = relaunch(args, __file__, argv, ["shadowsocks"])
+    if code is not None:
+        return code
+    for text in describe_here()[1]:
+        print(text)
     if not _fast.ENABLED:
         print("the fast paths are disabled here; nothing to profile")
         return 1
@@ -200,4 +218,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -4,6 +4,13 @@ Run from the repository root::
 
     python bench/pure_ciphers.py            # table
     python bench/pure_ciphers.py --json     # machine-readable
+    python bench/pure_ciphers.py --here     # in this environment (development)
+
+Like ``bench/against_peers.py`` it measures what a user installs: it runs itself again in a
+fresh virtual environment (this checkout installed on its own, pproxy with ``--no-deps``,
+outside the source tree; :mod:`refcrypto.benchmarks.isolated`), by default in the fast/cffi
+configuration (``--config`` picks another: CFB-1 runs over pycryptodome's AES, whose backend
+matters).
 
 What is measured (KB = 1024 bytes, best of ``--repeat`` runs, stream set-up not timed):
 
@@ -40,8 +47,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a source checkout
+if os.environ.get("REFCRYPTO_BENCH_IN_VENV") != "1":  # not in the fresh environment
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # orchestrate from here
 
+from refcrypto.benchmarks.environment import describe_here
+from refcrypto.benchmarks.isolated import add_script_arguments, relaunch
 from refcrypto.primitives.modes import CFB
 
 KIB = 1024
@@ -182,8 +192,10 @@ def fmt(value: float | None, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:,.1f}{suffix}"
 
 
-def print_table(rows: list[Row], notes: list[str], repeat: int) -> None:
+def print_table(rows: list[Row], notes: list[str], repeat: int, about: list[str]) -> None:
     print(f"pure-Python throughput, KB/s (1 KB = 1024 B), best of {repeat}")
+    for text in about:
+        print(text)
     header = ("method", "dir", "refcrypto", "pproxy", "ratio", "target", "")
     lines = [header]
     for row in rows:
@@ -220,11 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         help="KiB fed to pproxy's (slow) AES CFB-1 per run (default 4)",
     )
     parser.add_argument("--no-pproxy", action="store_true", help="skip the pproxy comparison")
+    add_script_arguments(parser)
     args = parser.parse_args(argv)
+    code = relaunch(args, __file__, sys.argv[1:] if argv is None else argv,
+                    [] if args.no_pproxy else ["pproxy"])
+    if code is not None:
+        return code
+    facts, about = describe_here()
     rows, notes = run(max(1, args.repeat), max(1, args.pproxy_cfb1_kib), not args.no_pproxy)
     if args.json:
         payload = {
             "unit": "KB/s (1024 bytes), best of N",
+            "environment": facts,
             "repeat": args.repeat,
             "results": [
                 {**asdict(row), "ratio": row.ratio, "verdict": verdict(row)} for row in rows
@@ -233,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print_table(rows, notes, args.repeat)
+        print_table(rows, notes, args.repeat, about)
     return 0
 
 

@@ -1,11 +1,21 @@
-"""Python shadowsocks on refcrypto: cipher classes in the package's shape, and :func:`install`.
+"""Python shadowsocks on refcrypto: its ``cryptor`` module API, cipher classes in the package's
+shape, and :func:`install`.
+
+``from refcrypto import compat as cryptor`` is a drop-in for ``from shadowsocks import cryptor``:
+:class:`Cryptor`, :func:`encrypt_all`, :func:`decrypt_all`, :func:`encrypt_all_m`,
+:func:`gen_key_iv`, :func:`EVP_BytesToKey`, :func:`try_cipher`, :func:`random_string`,
+:data:`method_supported` and the ``CIPHER_ENC_*`` / ``METHOD_INFO_*`` constants have the
+package's signatures and return what it returns, so code written for ``shadowsocks.cryptor``
+runs unchanged (tests/test_compat_api.py compares the signatures with the installed package).
+The differences, all on inputs the package mishandles, are in :class:`Cryptor` and
+:func:`decrypt_all`.
 
 The Python shadowsocks package (``shadowsocks`` 3.x, published on PyPI as
 ``shadowsocks-alexforks``) assembles its method table in ``shadowsocks/cryptor.py`` by merging
 the ``ciphers`` dicts of five modules, ``shadowsocks.crypto.{rc4_md5, openssl, mbedtls, sodium,
 table}``. Each entry is ``name -> (key_len, iv_len, constructor)`` and the constructor is called
 as ``constructor(cipher_name, key, iv, op, crypto_path)``, with ``op`` 1 to encrypt and 0 to
-decrypt (shadowsocks-crypto.md 1.1, 2.2). The object it returns must offer:
+decrypt (``Cryptor.get_cipher``, ``encrypt_all``). The object it returns must offer:
 
 * ``encrypt(data)`` / ``decrypt(data)``: one direction of a TCP stream *after* the IV/salt
   (``Cryptor`` sends and strips the IV/salt itself). For AEAD methods this is the SIP004
@@ -21,7 +31,7 @@ themselves (HKDF-SHA1, ``ss-subkey``).
 
 :class:`StreamCipher` and :class:`AeadCipher` are those objects on refcrypto. They hold no
 reference to themselves (no ``self.encrypt = self.update``, no closures, no ``__del__``, which
-is what made the package's own classes leak, shadowsocks-crypto.md 5.1) and have ``__slots__``
+is what made the package's own classes leak, shadowsocks/shadowsocks PR #921) and have ``__slots__``
 with ``__weakref__``.
 
 :func:`install` switches an imported (or not yet imported) package over: see its docstring for
@@ -32,32 +42,48 @@ keeps OpenSSL's libcrypto out of the process.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import InvalidTag
+from .errors import InvalidTag, TruncatedData, UnknownMethod
 from .kdf import evp_bytes_to_key, password_bytes, session_subkey
 from .methods import Method, methods
 from .methods import method as lookup_method
-from .primitives.base import AEAD, Buffer, Stream
+from .primitives.base import AEAD, Buffer, Stream, bytes_of
 from .wire.aead import AeadDecoder, AeadEncoder
 
 __all__ = [
     "BACKEND_MODULES",
     "CIPHERS",
+    "CIPHER_ENC_DECRYPTION",
+    "CIPHER_ENC_ENCRYPTION",
+    "METHOD_INFO_CRYPTO",
+    "METHOD_INFO_IV_LEN",
+    "METHOD_INFO_KEY_LEN",
     "NATIVE_CRYPTO_LIBRARIES",
     "OP_DECRYPT",
     "OP_ENCRYPT",
     "AeadCipher",
+    "Cryptor",
+    "EVP_BytesToKey",
     "StreamCipher",
+    "decrypt_all",
+    "encrypt_all",
+    "encrypt_all_m",
+    "gen_key_iv",
     "install",
     "installed",
+    "method_supported",
     "native_crypto_libraries",
+    "random_string",
     "run_ssserver",
+    "try_cipher",
     "uninstall",
 ]
 
@@ -252,6 +278,197 @@ CIPHERS: dict[str, tuple[int, int, CipherClass]] = {
 }
 
 
+# --- shadowsocks.cryptor's module API ------------------------------------------------------
+
+#: ``op`` values under the package's names.
+CIPHER_ENC_ENCRYPTION = OP_ENCRYPT
+CIPHER_ENC_DECRYPTION = OP_DECRYPT
+
+#: Indexes into a ``(key_len, iv_len, class)`` entry of :data:`method_supported`.
+METHOD_INFO_KEY_LEN = 0
+METHOD_INFO_IV_LEN = 1
+METHOD_INFO_CRYPTO = 2
+
+#: The package's merged method table under its name (the same dict as :data:`CIPHERS`).
+method_supported = CIPHERS
+
+MethodInfo = tuple[int, int, CipherClass]
+Cipher = StreamCipher | AeadCipher
+
+
+def _method_info(method: str) -> MethodInfo:
+    """The table entry of a (lower-cased) name; :class:`~refcrypto.errors.UnknownMethod` (a
+    ``LookupError`` and ``ValueError``) for a name the package does not have."""
+    info = method_supported.get(method)
+    if info is None:
+        close = difflib.get_close_matches(method, list(method_supported), n=3, cutoff=0.5)
+        raise UnknownMethod(method, close)
+    return info
+
+
+def random_string(length: int) -> bytes:
+    """``length`` random bytes from the operating system (``os.urandom``), as the package."""
+    return os.urandom(length)
+
+
+def EVP_BytesToKey(password: str | Buffer, key_len: int, iv_len: int) -> tuple[bytes, bytes]:
+    """``(key, iv)``: OpenSSL's EVP_BytesToKey with MD5, one round and no salt, on
+    pycryptodome's MD5, as ``shadowsocks.cryptor.EVP_BytesToKey`` returns them (the MD5
+    chain is prefix-stable, so one call yields both parts). ``str`` passwords are UTF-8
+    encoded; nothing is cached."""
+    material = evp_bytes_to_key(password_bytes(password), key_len + iv_len)
+    return material[:key_len], material[key_len : key_len + iv_len]
+
+
+def try_cipher(key: str | Buffer, method: str | None = None, crypto_path: object = None) -> None:
+    """Check that ``method`` exists by building a :class:`Cryptor` (the package's config
+    check); raises :class:`~refcrypto.errors.UnknownMethod` where the package exits."""
+    Cryptor(key, method, crypto_path)  # type: ignore[arg-type]  # None fails as in the package
+
+
+def gen_key_iv(password: str | Buffer, method: str) -> tuple[bytes, bytes, CipherClass]:
+    """``(key, random iv, cipher class)`` for one UDP packet, as the package's ``gen_key_iv``:
+    the master key (the raw password bytes for ``table``), a fresh IV or salt, and the class
+    to pass to :func:`encrypt_all_m`."""
+    key_len, iv_len, cls = _method_info(method.lower())
+    key = EVP_BytesToKey(password, key_len, iv_len)[0] if key_len else password_bytes(password)
+    return key, random_string(iv_len), cls
+
+
+def encrypt_all_m(
+    key: Buffer,
+    iv: Buffer,
+    m: CipherClass,
+    method: str,
+    data: Buffer,
+    crypto_path: object = None,
+) -> bytes:
+    """One UDP packet from :func:`gen_key_iv`'s parts: ``iv || m(...).encrypt_once(data)``."""
+    return bytes(iv) + m(method, key, iv, CIPHER_ENC_ENCRYPTION, crypto_path).encrypt_once(data)
+
+
+def encrypt_all(
+    password: str | Buffer, method: str, data: Buffer, crypto_path: object = None
+) -> bytes:
+    """One UDP packet with a fresh IV or salt: ``IV || ciphertext`` (stream methods),
+    ``salt || ciphertext || tag`` (AEAD), the ciphertext alone for ``table``."""
+    method = method.lower()
+    key, iv, cls = gen_key_iv(password, method)
+    return encrypt_all_m(key, iv, cls, method, data, crypto_path)
+
+
+def decrypt_all(
+    password: str | Buffer, method: str, data: Buffer, crypto_path: object = None
+) -> tuple[bytes, bytes, bytes]:
+    """Open one UDP packet: ``(plaintext, key, iv)``, the package's tuple (``key`` is the
+    master key, ``iv`` the packet's IV or salt).
+
+    Unlike the package, a packet too short for its IV or salt (and AEAD tag) raises
+    :class:`~refcrypto.errors.TruncatedData` instead of being decrypted with a truncated
+    IV; a packet that fails authentication raises :class:`~refcrypto.errors.InvalidTag`.
+    """
+    method = method.lower()
+    key, iv, cls = gen_key_iv(password, method)
+    packet = bytes_of(data, f"{method}: data")
+    minimum = len(iv) + lookup_method(method).tag_size
+    if len(packet) < minimum:
+        raise TruncatedData(f"{method}: UDP packet must be at least {minimum} bytes, "
+                            f"got {len(packet)}")
+    iv, body = packet[: len(iv)], packet[len(iv) :]
+    plaintext = cls(method, key, iv, CIPHER_ENC_DECRYPTION, crypto_path).decrypt_once(body)
+    return plaintext, key, iv
+
+
+class Cryptor:
+    """``shadowsocks.cryptor.Cryptor`` on refcrypto: both directions of one TCP connection,
+    with the package's constructor, attributes (``password``, ``key``, ``method``,
+    ``iv_sent``, ``cipher_iv``, ``cipher``, ``decipher``, ``decipher_iv``, ``crypto_path``)
+    and methods (``encrypt``, ``decrypt``, ``iv_len``, ``get_cipher``, ``get_method_info``).
+
+    ``crypto_path`` (the package's native library paths) is accepted and ignored. Two
+    differences, both fixes: the peer's IV or salt is collected across reads however the
+    stream is split (the package decrypts with a truncated IV when the first read is
+    short), and an unknown method raises :class:`~refcrypto.errors.UnknownMethod` where the
+    package logs an error and calls ``sys.exit(1)``.
+    """
+
+    def __init__(
+        self, password: str | Buffer, method: str, crypto_path: object = None
+    ) -> None:
+        self.password = password
+        self.key: bytes | None = None
+        self.method = method
+        self.iv_sent = False
+        self.cipher_iv = b""
+        self.decipher: Cipher | None = None
+        self.decipher_iv: bytes | None = None
+        self.crypto_path = crypto_path
+        self._peer_iv = b""  # the peer's IV/salt bytes received so far
+        method = method.lower()
+        self._method_info = _method_info(method)
+        _, iv_len, _ = self._method_info
+        self.cipher: Cipher = self.get_cipher(
+            password, method, CIPHER_ENC_ENCRYPTION, random_string(iv_len)
+        )
+
+    @staticmethod
+    def get_method_info(method: str) -> MethodInfo | None:
+        """The ``(key_len, iv_len, class)`` entry of ``method``, or ``None``."""
+        return method_supported.get(method.lower())
+
+    def iv_len(self) -> int:
+        """Length of the IV (salt) this side sends."""
+        return len(self.cipher_iv)
+
+    def get_cipher(self, password: str | Buffer, method: str, op: int, iv: Buffer) -> Cipher:
+        """A cipher object for one direction (``op``: 1 encrypts, 0 decrypts) with the
+        password's key; sets :attr:`key`, and :attr:`cipher_iv` when encrypting."""
+        key_len, iv_len, cls = self._method_info
+        raw = password_bytes(password)
+        if key_len > 0:
+            key, _ = EVP_BytesToKey(raw, key_len, iv_len)
+        else:  # table: the password itself is the key, and there is no IV
+            key, iv = raw, b""
+        self.key = key
+        iv = bytes(iv)[:iv_len]
+        if op == CIPHER_ENC_ENCRYPTION:
+            self.cipher_iv = iv
+        return cls(method, key, iv, op, self.crypto_path)
+
+    def encrypt(self, buf: Buffer) -> bytes:
+        """The next piece of the outgoing stream; the IV/salt goes out with the first
+        non-empty piece, and empty input gives ``b""``."""
+        buf = bytes_of(buf, f"{self.method}: data")
+        if not buf:
+            return b""
+        if self.iv_sent:
+            return self.cipher.encrypt(buf)
+        self.iv_sent = True
+        return self.cipher_iv + self.cipher.encrypt(buf)
+
+    def decrypt(self, buf: Buffer) -> bytes:
+        """The plaintext completed by the next piece of the incoming stream (``b""`` while
+        the peer's IV/salt, or an AEAD chunk, is still incomplete)."""
+        buf = bytes_of(buf, f"{self.method}: data")
+        if not buf:
+            return b""
+        if self.decipher is None:
+            _, iv_len, _ = self._method_info
+            pending = self._peer_iv + buf
+            if len(pending) < iv_len:
+                self._peer_iv = pending
+                return b""
+            self._peer_iv = b""
+            self.decipher_iv = pending[:iv_len]
+            self.decipher = self.get_cipher(
+                self.password, self.method, CIPHER_ENC_DECRYPTION, self.decipher_iv
+            )
+            buf = pending[iv_len:]
+            if not buf:
+                return b""
+        return self.decipher.decrypt(buf)
+
+
 # --- install -------------------------------------------------------------------------------
 
 #: What install() replaced, to put back on uninstall(): (object, attribute or None, old value).
@@ -264,13 +481,6 @@ def installed() -> bool:
     return bool(_saved)
 
 
-def _evp_bytes_to_key(password: Any, key_len: int, iv_len: int) -> tuple[bytes, bytes]:
-    """``shadowsocks.cryptor.EVP_BytesToKey`` on pycryptodome's MD5: the same ``(key, iv)``
-    (the MD5 chain is prefix-stable, so one call yields both parts)."""
-    material = evp_bytes_to_key(password_bytes(password), key_len + iv_len)
-    return material[:key_len], material[key_len : key_len + iv_len]
-
-
 def _refuse_native_library(*args: object, **kwargs: object) -> None:
     raise RuntimeError(
         "refcrypto.compat is installed: the shadowsocks package must not load a native "
@@ -281,7 +491,7 @@ def _refuse_native_library(*args: object, **kwargs: object) -> None:
 def _buffering_decrypt(self: Any, buf: bytes) -> bytes:
     """``Cryptor.decrypt`` that waits until the whole peer IV/salt has arrived.
 
-    The package takes the IV from the first read, however short (shadowsocks-crypto.md 2.2);
+    The package takes the IV from the first read, however short (``Cryptor.decrypt``);
     this wrapper holds the bytes back until ``iv_len`` of them are there, then hands them to
     the package's own ``decrypt`` in one piece.
     """
@@ -381,7 +591,7 @@ def install(*, keep_openssl_out: bool = True) -> None:
         for module in backends:
             _replace_table(module.ciphers, f"{module.__name__}.ciphers")
         _replace_table(table, "shadowsocks.cryptor.method_supported")
-        _replace(cryptor, "EVP_BytesToKey", _evp_bytes_to_key)
+        _replace(cryptor, "EVP_BytesToKey", EVP_BytesToKey)
         _replace(cryptor_class, "decrypt", _buffering_decrypt)
         _replace(util, "find_library", _refuse_native_library)
     except BaseException:

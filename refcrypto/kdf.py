@@ -27,15 +27,22 @@ SUBKEY_INFO = b"ss-subkey"
 KEY_CACHE_SIZE = 1024
 
 
-def password_bytes(password: str | Buffer) -> bytes:
-    """A password as bytes: ``str`` is encoded as UTF-8 (as Python shadowsocks' ``to_bytes``)."""
+def password_bytes(password: str | Buffer, what: str = "password") -> bytes:
+    """A password as bytes: ``str`` is encoded as UTF-8 (as Python shadowsocks' ``to_bytes``),
+    any bytes-like object counts as all its bytes; anything else raises ``TypeError`` naming
+    ``what``."""
     if type(password) is bytes:
         return password
     if isinstance(password, str):
         return password.encode("utf-8")
-    if isinstance(password, (bytes, bytearray, memoryview)):
-        return bytes(password)
-    raise TypeError(f"password must be str or bytes-like, not {type(password).__name__}")
+    try:
+        view = memoryview(password)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be str or a bytes-like object, not {type(password).__name__}"
+        ) from None
+    with view:
+        return view.tobytes()
 
 
 @lru_cache(maxsize=KEY_CACHE_SIZE)

@@ -4,7 +4,7 @@ Each method maps to the vectors of the primitive behind it (SP 800-38A for the A
 FIPS 81 for DES, RFC 8439 for ChaCha20, ...), run through the method's *own* stream or AEAD
 factory, so a check exercises exactly what the wire layer uses. Where no published vector
 exists (rc4-md5, Camellia CFB-1/CFB-8, whole-byte CFB-1) the derived vectors of
-``vectors/modes/openssl-cli-derived.txt`` and the vectors guide are used and marked
+``vectors/modes/openssl-cli-derived.txt`` and docs/vector-notes.md are used and marked
 ``derived``. :func:`known_answers` lists them; :func:`verify` runs one.
 """
 
@@ -181,8 +181,8 @@ def _stream_answers(m: Method) -> Iterator[KnownAnswer]:
             yield KnownAnswer(name, f"RFC 6229 section 2, offset {r['offset']}", _hex(r["key"]),
                               b"", bytes(16), _hex(r["ciphertext"]), offset=int(r["offset"]))
     elif name == "rc4-md5":
-        # vectors-guide.md section 5: derived, checked there with the OpenSSL CLI.
-        yield KnownAnswer(name, "derived: RC4(MD5(key || iv)), vectors-guide.md section 5",
+        # docs/vector-notes.md, "Derived examples": checked with the OpenSSL CLI.
+        yield KnownAnswer(name, "derived: RC4(MD5(key || iv)), checked with the OpenSSL CLI",
                           _hex("3858f62230ac3c915f300c664312c63f"), bytes(range(16)), bytes(16),
                           _hex("e8e9b529497a3f49a6c07da525f10668"), derived=True)
     elif name == "salsa20":

@@ -32,7 +32,7 @@ def test_evp_bytes_to_key(v: dict[str, str]) -> None:
 
 
 def test_master_key_uses_evp_bytes_to_key_and_utf8() -> None:
-    # shadowsocks-crypto.md 2.1 KAT, and str passwords are UTF-8 encoded.
+    # MD5("password") is its first 16 bytes, and str passwords are UTF-8 encoded.
     assert refcrypto.master_key("password", "aes-128-cfb").hex() == (
         "5f4dcc3b5aa765d61d8327deb882cf99"
     )
@@ -61,7 +61,7 @@ def test_hkdf_sha1_wycheproof(t: dict[str, object]) -> None:
 
 
 def test_ss_subkey_derived_example() -> None:
-    # vectors-guide.md section 5: checked there with `openssl kdf ... HKDF`.
+    # docs/vector-notes.md, "Derived examples": checked with `openssl kdf ... HKDF`.
     key = refcrypto.master_key("foobar", "aes-256-gcm")
     assert key.hex() == "3858f62230ac3c915f300c664312c63f568378529614d22ddb49237d2f60bfdf"
     assert SUBKEY_INFO == b"ss-subkey"

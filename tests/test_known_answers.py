@@ -11,7 +11,7 @@ from refcrypto.knownanswers import KnownAnswer, known_answers, verify
 from refcrypto.methods import Method
 
 ALL = refcrypto.methods(extensions=True)
-# No published vector exists for these (vectors-guide.md, "Gaps"): derived ones only.
+# No published vector exists for these (docs/vector-notes.md, "Gaps"): derived ones only.
 DERIVED_ONLY = {"rc4-md5"} | {
     f"camellia-{b}-{m}" for b in (128, 192, 256) for m in ("cfb1", "cfb8")
 }

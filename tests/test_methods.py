@@ -1,4 +1,4 @@
-"""The method table: names, sizes and lookups, against shadowsocks-crypto.md section 1.2."""
+"""The method table: names, sizes and lookups, against Python shadowsocks' table."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import refcrypto
 from refcrypto.errors import RefcryptoError, UnknownMethod
 
 # (name, category, key_size, iv/salt size, nonce size, tag size), transcribed from the table of
-# Python shadowsocks master in shadowsocks-crypto.md 1.2 (chacha20-poly1305: Python shadowsocks
-# keeps a 12-byte counter but libsodium reads only its first 8 bytes, see 2.7).
+# Python shadowsocks master, ``ciphers`` in shadowsocks/crypto/*.py (chacha20-poly1305: the package
+# keeps a 12-byte counter but libsodium reads only its first 8 bytes).
 PYTHON_SHADOWSOCKS_TABLE = [
     ("aes-128-cfb", "stream", 16, 16, 0, 0),
     ("aes-192-cfb", "stream", 24, 16, 0, 0),

@@ -451,7 +451,7 @@ def test_cfb1_bits_nist(rec: Record) -> None:
 
 
 def test_cfb1_openssl_byte_order() -> None:
-    """vectors-guide.md finding 1: `openssl enc -aes-128-cfb1` on SP 800-38A bytes."""
+    """docs/vector-notes.md, CFB-1: `openssl enc -aes-128-cfb1` on SP 800-38A bytes."""
     cipher = blocks.AES(bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c"))
     iv = bytes(range(16))
     pt = bytes.fromhex("6bc1bee22e409f96e93d7e117393172aae2d")

@@ -290,7 +290,7 @@ def test_stream_rejects_bad_sizes(name: str, method_name: str | None) -> None:
 
 @pytest.mark.parametrize("method_name", ["salsa20", "chacha20", "chacha20-ietf", "xchacha20"])
 def test_sodium_byte_counter_split_sequence(method_name: str) -> None:
-    # shadowsocks-crypto.md 2.6: writes of 1, 63, 64, 65, 200, 7 and the rest of 1000 bytes
+    # docs/methods-and-wire-formats.md: writes of 1, 63, 64, 65, 200, 7 and the rest of 1000 bytes
     # equal one-shot encryption (pad = counter % 64 zero bytes, ic = counter // 64).
     native = require("sodium")
     m = refcrypto.method(method_name)

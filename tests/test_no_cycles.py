@@ -1,7 +1,7 @@
 """The no-cycle rule, and no native crypto library in the process.
 
 Python shadowsocks leaked because its cipher objects stored bound methods of themselves
-(``self.encrypt = self.update``) and defined ``__del__`` (shadowsocks-crypto.md 5.1). Here, with
+(``self.encrypt = self.update``) and defined ``__del__`` (fixed by its PR #921). Here, with
 the cyclic collector switched off, every object of a full session must die at ``del``, and
 ``gc.collect()`` must then find nothing.
 """

@@ -131,7 +131,7 @@ def test_rc4_rfc6229(v: dict[str, str]) -> None:
 
 
 def test_rc4_md5_derived() -> None:
-    # vectors-guide.md section 5 (derived, checked with the OpenSSL CLI): RC4 key MD5(key || iv).
+    # docs/vector-notes.md, "Derived examples" (OpenSSL CLI): RC4 key MD5(key || iv).
     key, iv = bytes.fromhex("3858f62230ac3c915f300c664312c63f"), bytes(range(16))
     assert keystream_at(streams.rc4_md5, key, iv, 0, 16).hex() == "e8e9b529497a3f49a6c07da525f10668"
 
@@ -222,7 +222,7 @@ def test_chacha20_poly1305_original_libsodium() -> None:
     aead = aeads.ChaCha20Poly1305Original(key)
     assert aead.seal(nonce, message, ad) == with_ad
     assert aead.seal(nonce, message) == without_ad
-    # vectors-guide.md finding 2: the draft-agl tag, not pycryptodome's 8-byte-nonce mode.
+    # docs/vector-notes.md: the draft-agl tag, not pycryptodome's 8-byte-nonce mode.
     assert with_ad[-16:].hex() == "677dabf4e3d24b876bb284753896e1d6"
     assert aead.open(nonce, with_ad, ad) == message
     with pytest.raises(InvalidTag):

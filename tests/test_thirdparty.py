@@ -663,7 +663,7 @@ def test_adapters_add_no_reference_cycle(backend_name: str) -> None:
 def test_finding_cipher_objects_in_reference_cycles(backend_name: str, name: str) -> None:
     """The third-party cipher objects themselves are cyclic, so they are freed only by the
     cyclic collector (never, if a server disables it). Python shadowsocks: bound methods stored
-    on the instance (``self.encrypt = self.update``, shadowsocks-crypto.md 5.1). pproxy: the
+    on the instance (``self.encrypt = self.update`` in ``mbedtls.py``, ``table.py``). pproxy: the
     AEAD classes store a lambda over ``self`` (``self.cipher_new = lambda nonce: ...self.key``
     in ``pproxy.cipher``, ``self.cipher_encrypt`` in ``pproxy.cipherpy``)."""
     method = refcrypto.method(name)

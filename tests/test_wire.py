@@ -236,7 +236,7 @@ def test_aead_accepts_the_largest_length(m: Method) -> None:
 
 @pytest.mark.parametrize("m", AEAD, ids=ids)
 def test_large_write_is_split_into_max_chunks(m: Method) -> None:
-    # shadowsocks-crypto.md 2.7: a 40000-byte write becomes chunks of 16383, 16383 and 7234.
+    # SIP004: a 40000-byte write becomes chunks of 16383, 16383 and 7234.
     data = bytes(range(256)) * 156 + bytes(64)
     assert len(data) == 40000
     wire = Cryptor("pw", m).encrypt(data)

@@ -12,9 +12,7 @@ report keeps every run, the best and the median, and gives ratios from the same 
 from __future__ import annotations
 
 import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 from ..methods import Method, method
 from ..wire.cryptor import Cryptor
+from .environment import environment
 from .peers import PASSWORD, Peer, all_peers
 
 __all__ = [
@@ -32,6 +31,7 @@ __all__ = [
     "Config",
     "Measure",
     "Report",
+    "environment",
     "run",
 ]
 
@@ -95,6 +95,11 @@ class Measure:
         return {"best": self.best, "median": self.median, "runs": self.runs,
                 "calls_per_run": self.calls, "skipped": self.skipped}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measure:
+        return cls(runs=list(data["runs"]), calls=int(data["calls_per_run"]),
+                   skipped=data["skipped"])
+
 
 @dataclass
 class Case:
@@ -119,6 +124,11 @@ class Case:
         return {"kind": self.kind, "method": self.method, "size": self.size, "unit": self.unit,
                 "peers": {name: m.as_dict() for name, m in self.peers.items()}}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        return cls(data["kind"], data["method"], int(data["size"]), data["unit"],
+                   {name: Measure.from_dict(m) for name, m in data["peers"].items()})
+
 
 @dataclass
 class Report:
@@ -142,6 +152,24 @@ class Report:
             "soak": self.soak,
             "seconds": self.seconds,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The report :meth:`as_dict` gave (read back from the JSON, e.g. to draw the chart
+        in another process than the one that measured)."""
+        config = dict(data["config"])
+        for key in ("methods", "sizes", "soak_methods"):
+            if config.get(key) is not None:
+                config[key] = tuple(config[key])
+        return cls(
+            config=Config(**config),
+            environment=dict(data["environment"]),
+            peers=dict(data["peers"]),
+            cases=[Case.from_dict(c) for c in data["cases"]],
+            memory=list(data.get("memory", [])),
+            soak=list(data.get("soak", [])),
+            seconds=float(data.get("seconds", 0.0)),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,35 +319,6 @@ def _create_case(config: Config, peers: Sequence[Peer], m: Method, progress: Pro
             measure.runs.append(measure.calls / _loop_make(makers[peer.name], measure.calls))
     progress(f"create {m.name}")
     return case
-
-
-def environment() -> dict[str, Any]:
-    """Where the figures come from."""
-    import Crypto
-
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-        "cpus": os.cpu_count(),
-        "pycryptodome": Crypto.__version__,
-        "load_average_at_start": load,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def run(config: Config, progress: Progress | None = None) -> Report:

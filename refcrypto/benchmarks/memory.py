@@ -11,7 +11,7 @@ so nothing an earlier measurement allocated or freed is counted:
   and the key caches) to the end; ``cycles`` is what ``gc.collect()`` finds afterwards.
   refcrypto's objects are in no reference cycle, so each is freed at its last ``del`` and the
   growth stays flat; Python shadowsocks' ``mbedtls:`` and ``table`` classes store bound
-  methods of themselves (shadowsocks-crypto.md 5.1), so without the collector they pile up
+  methods of themselves (their ``mbedtls.py``, ``table.py``), so without the collector they pile up
   (a soak stops once RSS has grown by :data:`SOAK_GROWTH_LIMIT`; ``pairs_done`` says when).
 
 Run as ``python -m refcrypto.benchmarks.memory '{"task": "soak", "peer": "refcrypto",

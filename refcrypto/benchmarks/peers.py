@@ -12,6 +12,11 @@ for all of them and measures only the implementation:
   and a fresh IV/salt included, as a UDP relay does per packet;
 * ``creator(method)`` -- ``make() -> object``: what a server does per new connection.
 
+The peers: refcrypto; the Python shadowsocks package on native libraries; pproxy; "pycryptodome,
+same seals" (:class:`SealsPeer`: the Shadowsocks AEAD framing written on pycryptodome's public
+API, one cipher object per seal, the design refcrypto's fast paths improve on); and the floor
+(:class:`PycryptodomePeer`: one pycryptodome object, one call per write).
+
 A peer that cannot run says why (``unavailable``); one that lacks a method says so
 (``unsupported``). Third-party packages are imported on first use only.
 """
@@ -22,23 +27,31 @@ import contextlib
 import importlib
 import importlib.metadata
 import io
+import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from ..methods import Method
+from ..wire.aead import MAX_CHUNK_PAYLOAD
 from ..wire.cryptor import Cryptor, decrypt_all, encrypt_all, master_key
 
 __all__ = [
     "PASSWORD",
+    "PEER_NAMES",
     "Peer",
     "PproxyPeer",
     "PycryptodomePeer",
     "RefcryptoPeer",
+    "SealsPeer",
     "ShadowsocksPeer",
     "all_peers",
+    "chosen_peers",
 ]
+
+#: Every peer, in the order of the tables (``--peer`` takes these names).
+PEER_NAMES = ("refcrypto", "shadowsocks", "pproxy", "pycryptodome-seals", "pycryptodome")
 
 #: The password every peer uses (bytes, as Python shadowsocks' shell.py hands it over).
 PASSWORD = b"refcrypto benchmark"
@@ -281,6 +294,181 @@ def _pproxy_connection(cls: Any) -> object:
     return writer
 
 
+class SealsPeer(Peer):
+    """pycryptodome, same seals: a Shadowsocks AEAD stream (SIP004) and packet written on
+    pycryptodome's public API the plain way, as a Python implementation without refcrypto's
+    fast paths would be: per session the subkey ``HKDF-SHA1(master key, salt, "ss-subkey")``;
+    per chunk of at most 0x3FFF bytes one new cipher object (``AES.new(subkey, MODE_GCM,
+    nonce=...)``, ``ChaCha20_Poly1305.new``) and one ``encrypt_and_digest`` for the two-byte
+    length, and the same for the payload, with the little-endian nonce counter advanced after
+    each; opening is the same with ``decrypt_and_verify``. UDP: a random salt, the HKDF and
+    one seal per packet. AEAD methods only (for a stream method the floor is the same work)."""
+
+    __slots__ = ()
+
+    name = "pycryptodome-seals"
+    title = "pycryptodome, same seals"
+
+    def describe(self) -> str:
+        import Crypto
+
+        return (f"pycryptodome {Crypto.__version__}, public API: a new cipher object per seal, "
+                "two seals per chunk")
+
+    def unsupported(self, method: Method) -> str | None:
+        if not method.is_aead:
+            return f"{method.name}: a stream method (the pycryptodome floor is the same work)"
+        if _seal_factory(method) is None:
+            return f"{method.name}: no pycryptodome public AEAD with Shadowsocks' layout"
+        return None
+
+    def _subkey(self, method: Method, salt: bytes) -> bytes:
+        return _hkdf(master_key(PASSWORD, method), salt, method.key_size)
+
+    def encoder(self, method: Method) -> Write:
+        salt = os.urandom(method.salt_size)
+        writer = _SealWriter(_seal_new(method), self._subkey(method, salt), method.nonce_size)
+        return writer.write
+
+    def decoder(
+        self, method: Method, wire: Sequence[bytes], plain: bytes
+    ) -> tuple[Write, Sequence[bytes]]:
+        first = wire[0]
+        salt = first[: method.salt_size]
+        reader = _SealReader(_seal_new(method), self._subkey(method, salt), method.nonce_size)
+        reader.read(first[method.salt_size :])
+        return reader.read, wire[1:]
+
+    def udp_encrypt(self, method: Method) -> Write:
+        return partial(_seal_packet, _seal_new(method), master_key(PASSWORD, method), method)
+
+    def udp_decrypt(self, method: Method) -> Write:
+        return partial(_open_packet, _seal_new(method), master_key(PASSWORD, method), method)
+
+
+#: ``new(key, nonce)`` -> a fresh pycryptodome AEAD object (``encrypt_and_digest`` and
+#: ``decrypt_and_verify``).
+SealNew = Callable[[bytes, bytes], Any]
+
+
+def _seal_factory(method: Method) -> SealNew | None:
+    """The public pycryptodome constructor with Shadowsocks' layout for ``method``."""
+    from Crypto.Cipher import AES, ChaCha20_Poly1305
+
+    base = method.name.rpartition(":")[2]
+    if base.endswith("-gcm"):
+        return partial(_new_gcm, AES)
+    if base.endswith("-ocb"):
+        return partial(_new_ocb, AES)
+    if base in ("chacha20-ietf-poly1305", "xchacha20-ietf-poly1305"):
+        return partial(_new_chacha_poly, ChaCha20_Poly1305)
+    return None
+
+
+def _new_gcm(aes: Any, key: bytes, nonce: bytes) -> Any:
+    return aes.new(key, aes.MODE_GCM, nonce=nonce, mac_len=16)
+
+
+def _new_ocb(aes: Any, key: bytes, nonce: bytes) -> Any:
+    return aes.new(key, aes.MODE_OCB, nonce=nonce, mac_len=16)
+
+
+def _new_chacha_poly(module: Any, key: bytes, nonce: bytes) -> Any:
+    return module.new(key=key, nonce=nonce)
+
+
+def _seal_new(method: Method) -> SealNew:
+    new = _seal_factory(method)
+    if new is None:
+        raise ValueError(f"{method.name}: no pycryptodome public AEAD for it")
+    return new
+
+
+def _hkdf(master: bytes, salt: bytes, size: int) -> bytes:
+    """SIP004's subkey on pycryptodome's public HKDF."""
+    from Crypto.Hash import SHA1
+    from Crypto.Protocol.KDF import HKDF
+
+    subkey: bytes = HKDF(master, size, salt, SHA1, context=b"ss-subkey")
+    return subkey
+
+
+_TAG = 16
+
+
+class _SealWriter:
+    """One direction of a SIP004 stream on the public API; the salt is taken as sent."""
+
+    __slots__ = ("_counter", "_key", "_new", "_nonce_size")
+
+    def __init__(self, new: SealNew, key: bytes, nonce_size: int) -> None:
+        self._new, self._key, self._nonce_size, self._counter = new, key, nonce_size, 0
+
+    def _seal(self, data: bytes) -> bytes:
+        nonce = self._counter.to_bytes(self._nonce_size, "little")
+        self._counter += 1
+        sealed, tag = self._new(self._key, nonce).encrypt_and_digest(data)
+        return bytes(sealed) + bytes(tag)
+
+    def write(self, data: bytes) -> bytes:
+        out = []
+        for start in range(0, len(data), MAX_CHUNK_PAYLOAD):
+            chunk = data[start : start + MAX_CHUNK_PAYLOAD]
+            out.append(self._seal(len(chunk).to_bytes(2, "big")))
+            out.append(self._seal(chunk))
+        return b"".join(out)
+
+
+class _SealReader:
+    """The other direction: buffers what is incomplete, opens each complete chunk."""
+
+    __slots__ = ("_counter", "_key", "_new", "_nonce_size", "_rest")
+
+    def __init__(self, new: SealNew, key: bytes, nonce_size: int) -> None:
+        self._new, self._key, self._nonce_size, self._counter = new, key, nonce_size, 0
+        self._rest = b""
+
+    def _open(self, counter: int, sealed: bytes, tag: bytes) -> bytes:
+        nonce = counter.to_bytes(self._nonce_size, "little")
+        plain: bytes = self._new(self._key, nonce).decrypt_and_verify(sealed, tag)
+        return plain
+
+    def read(self, data: bytes) -> bytes:
+        buffer = self._rest + data if self._rest else data
+        out = []
+        at, end = 0, len(buffer)
+        while end - at >= 2 + _TAG:
+            length = int.from_bytes(
+                self._open(self._counter, buffer[at : at + 2], buffer[at + 2 : at + 2 + _TAG]),
+                "big") & MAX_CHUNK_PAYLOAD
+            start = at + 2 + _TAG
+            stop = start + length + _TAG
+            if stop > end:
+                break  # the payload is incomplete: its length is opened again next time
+            out.append(self._open(self._counter + 1, buffer[start : start + length],
+                                  buffer[start + length : stop]))
+            self._counter += 2
+            at = stop
+        self._rest = buffer[at:]
+        return b"".join(out)
+
+
+def _seal_packet(new: SealNew, master: bytes, method: Method, data: bytes) -> bytes:
+    """One SIP004 UDP packet: salt, then the payload sealed with a zero nonce."""
+    salt = os.urandom(method.salt_size)
+    sealed, tag = new(_hkdf(master, salt, method.key_size),
+                      bytes(method.nonce_size)).encrypt_and_digest(data)
+    return salt + bytes(sealed) + bytes(tag)
+
+
+def _open_packet(new: SealNew, master: bytes, method: Method, packet: bytes) -> bytes:
+    size = method.salt_size
+    salt, sealed, tag = packet[:size], packet[size:-_TAG], packet[-_TAG:]
+    plain: bytes = new(_hkdf(master, salt, method.key_size),
+                       bytes(method.nonce_size)).decrypt_and_verify(sealed, tag)
+    return plain
+
+
 class PycryptodomePeer(Peer):
     """The floor: pycryptodome's public API with one object made before timing and one
     ``encrypt``/``decrypt`` call per write (for AEAD modes, streaming encryption with no
@@ -385,16 +573,24 @@ def _floor_table() -> dict[str, Callable[[bytes, bytes], Any]]:
     return table
 
 
+def chosen_peers(names: Sequence[str] | None = None) -> list[str]:
+    """The names :func:`all_peers` would make, refcrypto first; ``ValueError`` for a name
+    that is not in :data:`PEER_NAMES`."""
+    chosen = list(PEER_NAMES) if not names else [
+        "refcrypto", *dict.fromkeys(n for n in names if n != "refcrypto")]
+    unknown = [n for n in chosen if n not in PEER_NAMES]
+    if unknown:
+        raise ValueError(f"unknown peer {', '.join(unknown)}; known: {', '.join(PEER_NAMES)}")
+    return chosen
+
+
 def all_peers(names: Sequence[str] | None = None) -> list[Peer]:
     """The peers to compare, refcrypto first; ``names`` picks some (refcrypto is always in)."""
     makers: dict[str, Callable[[], Peer]] = {
         "refcrypto": RefcryptoPeer,
         "shadowsocks": ShadowsocksPeer,
         "pproxy": PproxyPeer,
+        "pycryptodome-seals": SealsPeer,
         "pycryptodome": PycryptodomePeer,
     }
-    chosen = list(makers) if not names else ["refcrypto", *[n for n in names if n != "refcrypto"]]
-    unknown = [n for n in chosen if n not in makers]
-    if unknown:
-        raise ValueError(f"unknown peer {', '.join(unknown)}; known: {', '.join(makers)}")
-    return [makers[n]() for n in chosen]
+    return [makers[n]() for n in chosen_peers(names)]

@@ -12,10 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Case, Report
+from .environment import contents_line, path_line
 
-__all__ = ["PEER_ORDER", "chart", "soak_table", "table", "targets", "write_json"]
+__all__ = [
+    "PEER_ORDER",
+    "chart",
+    "configurations_table",
+    "header_lines",
+    "soak_table",
+    "table",
+    "targets",
+    "write_json",
+]
 
-PEER_ORDER = ("refcrypto", "shadowsocks", "pproxy", "pycryptodome")
+PEER_ORDER = ("refcrypto", "shadowsocks", "pproxy", "pycryptodome-seals", "pycryptodome")
+#: Column headings (the peer's ``--peer`` name where none is given), and shorter ones.
+_COLUMN = {"pycryptodome-seals": "pycryptodome, same seals", "pycryptodome": "pycryptodome floor"}
+_SHORT = {"pycryptodome-seals": "same seals", "pycryptodome": "floor"}
 _KIND_TITLE = {
     "tcp-encode": "encode",
     "tcp-decode": "decode",
@@ -61,6 +74,13 @@ def _cell(case: Case, peer: str, stat: str) -> str:
     return f"{value} ({ratio:.2f}x)" if ratio is not None else value
 
 
+def header_lines(env: dict[str, Any]) -> list[str]:
+    """Which path ran and what the environment held (every table starts with these)."""
+    if "refcrypto_fast" not in env:  # a report from before these facts were recorded
+        return []
+    return [f"Ran: {path_line(env)}", f"In: {contents_line(env)}"]
+
+
 def table(report: Report, stat: str = "best") -> str:
     """The whole report as text."""
     peers = [p for p in PEER_ORDER if p in report.peers]
@@ -69,8 +89,10 @@ def table(report: Report, stat: str = "best") -> str:
         f"refcrypto bench, {env['date']}: Python {env['python']}, pycryptodome "
         f"{env['pycryptodome']}, {env['processor']} ({env['cpus']} CPUs), load average at "
         f"start {_load(env)}",
+        *header_lines(env),
     ]
-    out += [f"  {name:13} {report.peers[name]}" for name in peers]
+    width = max(len(name) for name in peers)
+    out += [f"  {name:{width}}  {report.peers[name]}" for name in peers]
     out.append(
         f"Figures: {stat} of {report.config.rounds} interleaved rounds of ~"
         f"{report.config.seconds:g} s (both in the JSON); (1.25x) = refcrypto / that peer, "
@@ -97,7 +119,8 @@ def table(report: Report, stat: str = "best") -> str:
         header = ["method"] + (["write"] if with_size else [])
         header += [] if kinds == ("create",) else ["direction"]
         first = len(header)
-        out += ["", title, _grid(rows, header + peers, range(first, first + len(peers)))]
+        columns = [_COLUMN.get(p, p) for p in peers]
+        out += ["", title, _grid(rows, header + columns, range(first, first + len(peers)))]
     if report.memory:
         out += ["", "Memory per live Cryptor (RSS growth / Cryptors, after a short session)",
                 _memory_table(report.memory)]
@@ -110,6 +133,42 @@ def table(report: Report, stat: str = "best") -> str:
         out += [f"  {'met   ' if ok else 'MISSED'}  {text}" for ok, text in checks]
     out.append(f"\n(run took {report.seconds:.0f} s)")
     return "\n".join(out)
+
+
+def configurations_table(runs: Sequence[tuple[str, Report]], stat: str = "best") -> str:
+    """refcrypto in several configurations side by side (one run each): per case its figure
+    in every configuration, with its ratio to the reference peer of that same run (the
+    native-backed shadowsocks when it ran: its speed does not depend on pycryptodome's
+    backend), then the peers' figures from the first run."""
+    if not runs:
+        return ""
+    first = runs[0][1]
+    reference = next((p for p in PEER_ORDER[1:]
+                      if not first.peers.get(p, "unavailable").startswith("unavailable")), None)
+    others = [p for p in PEER_ORDER[1:] if p in first.peers]
+    lookups = [{(c.kind, c.method, c.size): c for c in report.cases} for _, report in runs]
+    rows = []
+    for case in first.cases:
+        key = (case.kind, case.method, case.size)
+        row = [case.method, _size(case.size) if case.kind.startswith("tcp") else "",
+               _KIND_TITLE.get(case.kind, "create"), case.unit]
+        for lookup in lookups:
+            theirs = lookup.get(key)
+            measure = theirs.peers.get("refcrypto") if theirs else None
+            value = getattr(measure, stat) if measure and measure.skipped is None else None
+            ratio = theirs.ratio(reference, stat) if theirs and reference else None
+            row.append(_figure(value) + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        for peer in others:
+            measure = case.peers.get(peer)
+            ok = measure is not None and measure.skipped is None
+            row.append(_figure(getattr(measure, stat)) if ok else "n/a")
+        rows.append(row)
+    header = ["method", "write", "direction", "unit", *[name for name, _ in runs],
+              *[_SHORT.get(p, p) for p in others]]
+    note = (f"Columns {', '.join(name for name, _ in runs)}: refcrypto in that configuration, "
+            f"(x) = refcrypto / {reference} from the same run; peers: from the {runs[0][0]} run."
+            if reference else "no peer ran")
+    return "\n".join([_grid(rows, header, range(4, len(header))), note])
 
 
 def _load(env: dict[str, Any]) -> str:
@@ -220,6 +279,7 @@ def chart(report: Report, path: str | Path, stat: str = "best") -> None:
               for c in report.cases}
     candidates = (("shadowsocks", "Python shadowsocks on native libs"),
                   ("pproxy", "pproxy (pycryptodome)"),
+                  ("pycryptodome-seals", "pycryptodome, same seals (AEAD methods)"),
                   ("pycryptodome", "the bare pycryptodome primitive"))
     present = [(p, label) for p, label in candidates
                if not report.peers.get(p, "unavailable").startswith("unavailable")]
@@ -245,6 +305,7 @@ def chart(report: Report, path: str | Path, stat: str = "best") -> None:
         axis.axhline(1.0, color="black", linewidth=0.8)
         if peer == "pproxy":
             axis.axhline(2.0, color="black", linewidth=0.8, linestyle="--")
+        if peer in ("pproxy", "pycryptodome-seals"):
             axis.set_yscale("log")
         axis.set_xticks(range(len(methods)))
         axis.set_xticklabels(methods, rotation=20, ha="right")
@@ -253,7 +314,8 @@ def chart(report: Report, path: str | Path, stat: str = "best") -> None:
         axis.grid(axis="y", alpha=0.3)
         axis.legend(ncol=3, fontsize=8)
     env = report.environment
-    fig.suptitle(f"refcrypto bench {env['date'][:10]}: {stat} of {report.config.rounds} "
+    ran = f" [{env['configuration']}]" if "configuration" in env else ""
+    fig.suptitle(f"refcrypto bench {env['date'][:10]}{ran}: {stat} of {report.config.rounds} "
                  f"interleaved rounds; Python {env['python']}, pycryptodome "
                  f"{env['pycryptodome']}, {env['cpus']} CPUs", fontsize=10)
     fig.tight_layout()

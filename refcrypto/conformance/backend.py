@@ -15,6 +15,13 @@ refcrypto's codecs and key derivation around it to make a wire backend.
 Every backend also says whether it can run at all (``available``: ``None`` or the reason),
 what it is (``describe``: library and file loaded), and per method whether it is supported
 (``unsupported``: ``None`` or the reason).
+
+These two protocols are the plug-in interface of ``refcrypto check`` (docs/backends.md), at
+version :data:`API_VERSION`: a plug-in declares the version it implements as ``API_VERSION``
+and is refused when it differs. A decoder's ``Transform`` may also have ``finish()``, called
+at the end of a stream and raising if the stream ended inside an IV, salt or chunk; a wire
+backend may also offer the batch operations ``tcp_encode``/``tcp_decode`` of
+:mod:`.drive`, which the engine then uses instead of ``tcp_encoder``/``tcp_decoder``.
 """
 
 from __future__ import annotations
@@ -28,12 +35,17 @@ from ..wire.source import OwnPrimitives
 from ..wire.udp import decrypt_packet, encrypt_packet
 
 __all__ = [
+    "API_VERSION",
     "PrimitiveBackend",
     "PrimitiveWire",
     "RefcryptoPrimitives",
     "Transform",
     "WireBackend",
 ]
+
+#: Version of the backend interface (these protocols, the optional ``finish`` and batch
+#: operations). Incremented on any change a plug-in would have to follow.
+API_VERSION = 1
 
 
 class Transform(Protocol):

@@ -12,7 +12,7 @@ conformance engine sees is what a peer of that server would see on the wire:
     ``encrypt_all_m`` takes the IV as an argument. Native libraries are handed over by
     explicit path through the package's documented ``crypto_path`` argument
     (``{'openssl': path, 'sodium': path, 'mbedtls': path}``), which also side-steps its
-    ``find_library('lib...')`` search, broken on Python 3.11 (shadowsocks-crypto.md 3.1).
+    ``find_library('lib...')`` search, broken on Python 3.11 (shadowsocks/shadowsocks PR #1493).
     On OpenSSL 3 the ``legacy`` and ``default`` providers are loaded into that same
     libcrypto first, because eight methods (``bf``/``cast5``/``des``/``idea``/``rc2``/
     ``seed-cfb``, ``rc4``, ``rc4-md5``) live in the legacy provider.
@@ -76,7 +76,7 @@ __all__ = [
 
 #: Python shadowsocks' ``op`` argument: 1 encrypts, 0 decrypts (``cryptor.py``).
 _ENCRYPT = 1
-#: Methods OpenSSL 3 keeps in its ``legacy`` provider (shadowsocks-crypto.md 2.3).
+#: Methods OpenSSL 3 keeps in its ``legacy`` provider (OSSL_PROVIDER-legacy(7)).
 _OPENSSL_LEGACY = frozenset(
     {"bf-cfb", "cast5-cfb", "des-cfb", "idea-cfb", "rc2-cfb", "rc4", "seed-cfb", "rc4-md5"}
 )
@@ -382,6 +382,8 @@ class PyShadowsocksWire:
         if state.modules is None:
             return state.reason
         name = method.name
+        if method.is_2022:
+            return f"{name}: {state.distribution} has no Shadowsocks 2022 support"
         if name in state.verdicts:
             return state.verdicts[name]
         verdict = self._verdict(state, state.modules, method)
@@ -643,6 +645,8 @@ class PproxyWire:
         state = self._loaded()
         if state.reason is not None:
             return state.reason
+        if method.is_2022:
+            return f"{method.name}: pproxy has no Shadowsocks 2022 support"
         if method.name in state.names:
             return None
         reason = f"{method.name}: not a method of {self._module}"

@@ -133,7 +133,7 @@ def primitive_name(method: Method | str) -> str:
 
     ``mbedtls:aes-256-cfb128`` -> ``aes-256-cfb``, ``mbedtls:aes-128-gcm`` -> ``aes-128-gcm``,
     ``sodium:aes-256-gcm`` -> ``aes-256-gcm``; every other name is its own primitive name
-    (shadowsocks-crypto.md 1.2: the prefixed rows are wire-identical to the OpenSSL rows).
+    (the prefixed rows are wire-identical to the OpenSSL rows; docs/methods-and-wire-formats.md).
     """
     name = lookup_method(method).name
     if name.startswith("mbedtls:"):

@@ -12,7 +12,7 @@ Search order for each library (:data:`LIBCRYPTO`, :data:`LIBSODIUM`, :data:`LIBM
    ``mbedcrypto``), which also covers macOS and other layouts.
 
 Python shadowsocks called ``find_library`` with ``lib``-prefixed names, which fails on
-Python 3.11 with ``FileNotFoundError: ... b'liblibcrypto.a'`` (shadowsocks-crypto.md 3.1);
+Python 3.11 with ``FileNotFoundError: ... b'liblibcrypto.a'`` (its PR #1493);
 here ``find_library`` gets the bare name and any exception it raises is a reason, not a crash.
 
 :func:`load` never raises for a missing library: it returns a :class:`Loaded` whose

@@ -1,5 +1,5 @@
 """OpenSSL libcrypto through ctypes: ``EVP_CIPHER_CTX`` streams and AEADs, as Python
-shadowsocks drives them (shadowsocks-crypto.md 2.3 and 2.7).
+shadowsocks drives them (its ``shadowsocks/crypto/openssl.py``).
 
 Streams: one ``EVP_CIPHER_CTX`` per object, ``EVP_CipherInit_ex`` once, then one
 ``EVP_CipherUpdate`` per write; ``EVP_CipherFinal_ex`` is never called for a stream mode.
@@ -70,7 +70,7 @@ EVP_CTRL_AEAD_GET_TAG = 0x10
 EVP_CTRL_AEAD_SET_TAG = 0x11
 #: ``EVP_CipherInit_ex``'s "keep the current direction" value.
 _KEEP_DIRECTION = -1
-#: RC2 effective key bits of OpenSSL's ``rc2-cfb`` (RFC 2268; vectors-guide.md finding 5).
+#: RC2 effective key bits of OpenSSL's ``rc2-cfb`` (RFC 2268; docs/vector-notes.md).
 RC2_EFFECTIVE_BITS = 128
 #: ``EVP_CipherUpdate`` takes an ``int`` length; larger writes are fed in pieces this big.
 _MAX_UPDATE = 1 << 30

@@ -1,9 +1,9 @@
 """libsodium through ctypes: the Salsa20/ChaCha20 stream methods with Shadowsocks' byte
-counter, and the ChaCha20-Poly1305 and AES-256-GCM AEADs (shadowsocks-crypto.md 2.6, 2.7).
+counter, and the ChaCha20-Poly1305 and AES-256-GCM AEADs (``shadowsocks/crypto/sodium.py``).
 
 Streams. ``crypto_stream_*_xor_ic(out, in, len, nonce, ic, key)`` can only start at a 64-byte
 block boundary (``ic`` is the initial block counter). Python shadowsocks and libev keep a byte
-counter per cipher object and, for every write (shadowsocks-crypto.md 2.6):
+counter per cipher object and, for every write (docs/methods-and-wire-formats.md):
 
 1. ``pad = counter % 64``, ``ic = counter // 64``;
 2. XOR ``pad`` zero bytes followed by the data, starting at block ``ic``;

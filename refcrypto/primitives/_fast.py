@@ -29,8 +29,21 @@ Memory: ``buf + n`` is a pointer that does not keep ``buf`` alive, so every func
 the owning array in a local until it has copied its result out. A C state that outlives a
 call is owned by exactly one cffi pointer made with ``gcp``, whose destructor frees it when
 the pointer dies; a state used within one call is freed in a ``finally``. No ``__del__``, no
-reference cycles. The objects here hold no mutable state after construction, so one object
-may be used from several threads.
+reference cycles.
+
+Input: every function takes its data through :func:`~.base.readonly_bytes`, so a buffer
+counts as its bytes (``nbytes``, whatever its item size; the C code is given that count, never
+``len()`` of items), and a mutable buffer is copied once before any C code reads it: an open
+authenticates and decrypts the same bytes even if another thread changes the caller's
+``bytearray`` meanwhile.
+
+Threads: :class:`GcmKey` and :class:`ChaChaPolyKey` hold no mutable state after construction,
+so one object may seal and open from several threads at once. A :class:`RawStream` is a
+cipher *state* (a counter, a CFB register): it is not thread-safe. cffi releases the GIL
+around the C call, so two threads in one ``update`` can read the same counter and emit the
+same keystream twice; use one object per thread, as with any stream (the wire codecs, which
+own these objects, raise :class:`~refcrypto.errors.ConcurrentUse` when they are entered from
+two threads at once).
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ from hmac import compare_digest
 from typing import Any, Protocol
 
 from ..errors import RefcryptoError
-from .base import Buffer
+from .base import Buffer, readonly_bytes
 
 __all__ = [
     "ENABLED",
@@ -117,8 +130,9 @@ _chacha: Any = None
 _poly: Any = None
 
 
-def _in(data: Buffer) -> Any:
-    """Input for C code: ``bytes`` as they are, other buffers without a copy."""
+def _in(data: bytes | memoryview) -> Any:
+    """Input for C code: ``bytes`` as they are, a byte view of ``bytes`` without a copy (only
+    what :func:`~.base.readonly_bytes` returns may come here)."""
     return data if type(data) is bytes else _from_buffer(_U8, data, False)
 
 
@@ -183,6 +197,7 @@ class GcmKey:
 
     def seal(self, iv: bytes, plaintext: Buffer) -> bytes:
         """``C || T`` for ``plaintext`` (at most :data:`GCM_MAX_MESSAGE` bytes)."""
+        plaintext = readonly_bytes(plaintext, "AES-GCM: plaintext")
         size = len(plaintext)
         padded = (size + 15) & ~15
         buf = self._keystream(iv, padded // _BLOCK + 1)
@@ -198,7 +213,9 @@ class GcmKey:
         return _buffer(ct, size + _TAG)[:]
 
     def open(self, iv: bytes, data: Buffer) -> bytes | None:
-        """The plaintext of ``C || T`` (``len(data) >= 16``), or ``None`` if T is wrong."""
+        """The plaintext of ``C || T`` (``len(data) >= 16``), or ``None`` if T is wrong.
+        The tag is computed over, and the plaintext decrypted from, one immutable copy."""
+        data = readonly_bytes(data, "AES-GCM: data")
         size = len(data) - _TAG
         whole = size & ~15
         blocks = (size + 15) // _BLOCK + 1
@@ -281,6 +298,7 @@ class ChaChaPolyKey:
 
     def seal(self, nonce: bytes, plaintext: Buffer) -> bytes:
         """``C || tag``; the nonce is 12 (IETF) or 24 (XChaCha) bytes."""
+        plaintext = readonly_bytes(plaintext, "ChaCha20-Poly1305: plaintext")
         size = len(plaintext)
         padded = (size + 15) & ~15
         buf = _newp(_U8, 64 + padded + 16)  # one-time key block | C | MAC trailer
@@ -292,7 +310,8 @@ class ChaChaPolyKey:
 
     def open(self, nonce: bytes, data: Buffer) -> bytes | None:
         """The plaintext of ``C || tag`` (``len(data) >= 16``), or ``None`` if the tag is
-        wrong (nothing is released before it has been checked)."""
+        wrong (nothing is released before it has been checked; both use one immutable copy)."""
+        data = readonly_bytes(data, "ChaCha20-Poly1305: data")
         size = len(data) - _TAG
         padded = (size + 15) & ~15
         buf = _newp(_U8, 64 + size + padded + 32)  # one-time key | P | C || trailer | tag
@@ -324,6 +343,8 @@ class RawStream:
         self._transform = transform
 
     def update(self, data: Buffer) -> bytes:
+        if type(data) is not bytes:
+            data = readonly_bytes(data, "stream cipher: data")
         size = len(data)
         out = _newp(_U8, size)
         code = self._transform(

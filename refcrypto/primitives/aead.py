@@ -24,7 +24,8 @@ from Crypto.Hash import Poly1305
 
 from ..errors import InvalidNonceSize, InvalidTag, TruncatedData
 from . import _fast
-from .base import Buffer, check_key_size
+from ._short import ChaChaPolyLength, GcmLength
+from .base import Buffer, bytes_of, check_key_size, readonly_bytes
 
 __all__ = [
     "AESGCM",
@@ -57,6 +58,7 @@ class _AEADBase:
         return len(self._key)
 
     def _check_nonce(self, nonce: Buffer) -> bytes:
+        nonce = bytes_of(nonce, f"{self.name}: nonce")
         if len(nonce) != self.nonce_size:
             raise InvalidNonceSize(
                 f"{self.name}: nonce must be {self.nonce_size} bytes, got {len(nonce)}"
@@ -64,13 +66,13 @@ class _AEADBase:
         return bytes(nonce)
 
     def _split(self, data: Buffer) -> tuple[bytes, bytes]:
+        data = bytes_of(data, f"{self.name}: data")
         if len(data) < TAG_SIZE:
             raise TruncatedData(
                 f"{self.name}: sealed data must be at least {TAG_SIZE} bytes (the tag), "
                 f"got {len(data)}"
             )
-        view = bytes(data)
-        return view[:-TAG_SIZE], view[-TAG_SIZE:]
+        return data[:-TAG_SIZE], data[-TAG_SIZE:]
 
 
 class _PycryptodomeAEAD(_AEADBase):
@@ -83,45 +85,75 @@ class _PycryptodomeAEAD(_AEADBase):
 
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         cipher = self._new(self._check_nonce(nonce))
+        plaintext = readonly_bytes(plaintext, f"{self.name}: plaintext")
+        aad = bytes_of(aad, f"{self.name}: aad")
         if aad:
             cipher.update(aad)
         ciphertext, tag = cipher.encrypt_and_digest(plaintext)
-        return bytes(ciphertext) + bytes(tag)
+        return ciphertext + tag  # type: ignore[no-any-return]
 
     def open(self, nonce: Buffer, data: Buffer, aad: Buffer = b"") -> bytes:
         cipher = self._new(self._check_nonce(nonce))
         ciphertext, tag = self._split(data)
+        aad = bytes_of(aad, f"{self.name}: aad")
         if aad:
             cipher.update(aad)
         try:
-            return bytes(cipher.decrypt_and_verify(ciphertext, tag))
+            return cipher.decrypt_and_verify(ciphertext, tag)  # type: ignore[no-any-return]
         except ValueError:
             raise InvalidTag(f"{self.name}: authentication tag does not match") from None
 
 
 class _FastAEAD(_PycryptodomeAEAD):
     """A pycryptodome AEAD with a per-key fast path (:mod:`._fast`) for messages without
-    associated data; subclasses set ``_engine`` in ``__init__`` (``None``: no fast path)."""
+    associated data; subclasses set ``_engine`` in ``__init__`` (``None``: no fast path).
 
-    __slots__ = ("_engine",)
+    Without the fast path, two-byte messages (the SIP004 length chunk, half of all seals)
+    go through :mod:`._short`, made on first use for this key; everything else through one
+    pycryptodome object per message.
+    """
+
+    __slots__ = ("_engine", "_short")
 
     _engine: _fast.GcmKey | _fast.ChaChaPolyKey | None
+    _short: GcmLength | ChaChaPolyLength | None
     #: Longest message the fast path takes.
     _fast_limit = 1 << 62
 
+    def _new_short(self) -> GcmLength | ChaChaPolyLength:
+        raise NotImplementedError
+
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         engine = self._engine
-        if (engine is None or aad or len(nonce) != self.nonce_size
-                or len(plaintext) > self._fast_limit):
+        if type(plaintext) is not bytes:
+            plaintext = readonly_bytes(plaintext, f"{self.name}: plaintext")
+        if aad or type(nonce) is not bytes or len(nonce) != self.nonce_size:
             return super().seal(nonce, plaintext, aad)  # also raises the size errors
-        return engine.seal(nonce if type(nonce) is bytes else bytes(nonce), plaintext)
+        if engine is not None and len(plaintext) <= self._fast_limit:
+            return engine.seal(nonce, plaintext)
+        if len(plaintext) == 2:
+            short = self._short
+            if short is None:
+                short = self._short = self._new_short()
+            return short.seal(nonce, plaintext)
+        return super().seal(nonce, plaintext)
 
     def open(self, nonce: Buffer, data: Buffer, aad: Buffer = b"") -> bytes:
         engine = self._engine
-        if (engine is None or aad or len(nonce) != self.nonce_size
-                or not TAG_SIZE <= len(data) <= self._fast_limit + TAG_SIZE):
+        if type(data) is not bytes:
+            # One immutable copy (none for a view of bytes), read for the tag and to decrypt.
+            data = readonly_bytes(data, f"{self.name}: data")
+        if aad or type(nonce) is not bytes or len(nonce) != self.nonce_size:
             return super().open(nonce, data, aad)  # also raises the size errors
-        plaintext = engine.open(nonce if type(nonce) is bytes else bytes(nonce), data)
+        if engine is not None and TAG_SIZE <= len(data) <= self._fast_limit + TAG_SIZE:
+            plaintext = engine.open(nonce, data)
+        elif len(data) == 2 + TAG_SIZE:
+            short = self._short
+            if short is None:
+                short = self._short = self._new_short()
+            plaintext = short.open(nonce, data)
+        else:
+            return super().open(nonce, data)
         if plaintext is None:
             raise InvalidTag(f"{self.name}: authentication tag does not match")
         return plaintext
@@ -138,6 +170,10 @@ class AESGCM(_FastAEAD):
     def __init__(self, key: Buffer) -> None:
         super().__init__(key)
         self._engine = _fast.GcmKey(self._key) if _fast.ENABLED else None
+        self._short = None
+
+    def _new_short(self) -> GcmLength:
+        return GcmLength(self._key)
 
     def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
         return AES.new(self._key, AES.MODE_GCM, nonce=nonce, mac_len=TAG_SIZE)
@@ -163,6 +199,10 @@ class _ChaCha20Poly1305(_FastAEAD):
     def __init__(self, key: Buffer) -> None:
         super().__init__(key)
         self._engine = _fast.ChaChaPolyKey(self._key) if _fast.ENABLED else None
+        self._short = None
+
+    def _new_short(self) -> ChaChaPolyLength:
+        return ChaChaPolyLength(self._key)
 
     def _new(self, nonce: bytes):  # type: ignore[no-untyped-def]
         return ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
@@ -187,7 +227,7 @@ class ChaCha20Poly1305Original(_AEADBase):
     """libsodium's original ``crypto_aead_chacha20poly1305`` (draft-agl-tls-chacha20poly1305-04).
 
     Differs from RFC 8439 in two places, which is why pycryptodome's 8-byte-nonce mode
-    gives another tag (vectors-guide.md, finding 2):
+    gives another tag (docs/vector-notes.md):
 
     * the nonce is 8 bytes and ChaCha20 runs with the original 64-bit block counter;
     * the Poly1305 input is ``AD || le64(len AD) || CT || le64(len CT)``, with no padding.
@@ -216,14 +256,16 @@ class ChaCha20Poly1305Original(_AEADBase):
 
     def seal(self, nonce: Buffer, plaintext: Buffer, aad: Buffer = b"") -> bytes:
         nonce_bytes = self._check_nonce(nonce)
+        plaintext = readonly_bytes(plaintext, f"{self.name}: plaintext")
         ciphertext = self._keystream_cipher(nonce_bytes).encrypt(plaintext)
-        return ciphertext + self._mac(nonce_bytes, bytes(aad), ciphertext).digest()
+        aad = bytes_of(aad, f"{self.name}: aad")
+        return ciphertext + self._mac(nonce_bytes, aad, ciphertext).digest()
 
     def open(self, nonce: Buffer, data: Buffer, aad: Buffer = b"") -> bytes:
         nonce_bytes = self._check_nonce(nonce)
         ciphertext, tag = self._split(data)
         try:
-            self._mac(nonce_bytes, bytes(aad), ciphertext).verify(tag)
+            self._mac(nonce_bytes, bytes_of(aad, f"{self.name}: aad"), ciphertext).verify(tag)
         except ValueError:
             raise InvalidTag(f"{self.name}: authentication tag does not match") from None
         return self._keystream_cipher(nonce_bytes).decrypt(ciphertext)

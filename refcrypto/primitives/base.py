@@ -20,8 +20,48 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import InvalidKeySize
 
-#: Anything the primitives accept as input bytes.
+#: Anything the primitives accept as input bytes: any object with the buffer protocol counts
+#: as its bytes (a ``memoryview`` cast to 8-byte items, an ``array.array('I')``: ``nbytes``
+#: bytes, never ``len()`` items). These three are the types the annotations name.
 Buffer = bytes | bytearray | memoryview
+
+_BYTES_LIKE = "a bytes-like object (bytes, bytearray, memoryview, array.array)"
+
+
+def bytes_of(data: object, what: str) -> bytes:
+    """``data`` as an immutable ``bytes`` object holding all its bytes.
+
+    ``bytes`` is returned as it is. Any other object with the buffer protocol is copied once
+    (``bytes(memoryview(data))``: all ``nbytes`` bytes, whatever its item size or layout), so
+    a ``bytearray`` that another thread changes afterwards cannot change what is encrypted or
+    authenticated. Anything else raises ``TypeError`` naming ``what`` (e.g.
+    ``"aes-128-gcm: data"``): ``bytes(5)`` would silently be five zero bytes, and
+    ``bytes([1, 2])`` a list's items.
+    """
+    if type(data) is bytes:
+        return data
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be {_BYTES_LIKE}, not {type(data).__name__}") from None
+    with view:
+        return view.tobytes()
+
+
+def readonly_bytes(data: object, what: str) -> bytes | memoryview:
+    """``data`` as bytes that cannot change while a primitive reads them, without a copy
+    where that is already so.
+
+    ``bytes``, and a ``memoryview`` whose underlying object is a ``bytes`` (the AEAD decoder
+    opens chunks through such slices), are returned as they are (a view of another item size
+    is cast to single bytes, so ``len()`` is its byte count); everything else goes through
+    :func:`bytes_of` (one immutable copy, or ``TypeError``).
+    """
+    if type(data) is bytes:
+        return data
+    if type(data) is memoryview and type(data.obj) is bytes and data.c_contiguous:
+        return data if data.format == "B" and data.ndim == 1 else data.cast("B")
+    return bytes_of(data, what)
 
 
 @runtime_checkable
@@ -79,7 +119,8 @@ class AEAD(Protocol):
 
 def check_key_size(name: str, key: Buffer, *sizes: int) -> bytes:
     """Return ``key`` as bytes, or raise :class:`InvalidKeySize` naming the allowed sizes."""
+    key = bytes_of(key, f"{name}: key")
     if len(key) not in sizes:
         allowed = " or ".join(str(s) for s in sizes)
         raise InvalidKeySize(f"{name}: key must be {allowed} bytes, got {len(key)}")
-    return bytes(key)
+    return key

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from functools import cache
 
 from ..errors import InvalidIVSize, RefcryptoError
-from .base import BlockCipher, Buffer
+from .base import BlockCipher, Buffer, bytes_of
 
 __all__ = ["CFB", "CTR", "OFB", "cfb1_bits"]
 
@@ -514,9 +514,11 @@ class CFB:
 
     def update(self, data: Buffer) -> bytes:
         """Encrypt or decrypt ``data``; returns as many bytes as were given."""
+        if type(data) is not bytes:
+            data = bytes_of(data, "cfb: data")
         if not data:
             return b""
-        return self._update(data if type(data) is bytes else bytes(data))
+        return self._update(data)
 
 
 class _KeystreamMode:
@@ -534,7 +536,7 @@ class _KeystreamMode:
     def update(self, data: Buffer) -> bytes:
         """XOR ``data`` with the next ``len(data)`` keystream bytes."""
         if type(data) is not bytes:
-            data = bytes(data)
+            data = bytes_of(data, "keystream mode: data")
         n = len(data)
         if not n:
             return b""

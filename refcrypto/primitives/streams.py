@@ -4,7 +4,7 @@ Each factory takes ``(key, iv, decrypt)`` and returns a :class:`~.base.Stream`. 
 cipher objects already keep their state across calls (CFB partial segments, the ChaCha20
 byte position), so ``update(a) + update(b) == update(a + b)`` holds without extra
 buffering, which is the libsodium byte-counter behaviour Shadowsocks relies on
-(shadowsocks-crypto.md 2.6).
+(docs/methods-and-wire-formats.md, "libsodium byte counter").
 
 Where :mod:`._fast` is enabled, the AES modes, RC4, Salsa20 and ChaCha20 call pycryptodome's
 C code directly (:class:`._fast.RawStream`), which saves its per-call Python wrapper; the
@@ -24,7 +24,7 @@ from Crypto.Cipher import AES, ARC2, ARC4, CAST, DES, Blowfish, ChaCha20, Salsa2
 from Crypto.Hash import MD5
 
 from . import _fast
-from .base import Buffer, Stream
+from .base import Buffer, Stream, bytes_of
 
 __all__ = [
     "RC2_EFFECTIVE_BITS",
@@ -45,25 +45,30 @@ __all__ = [
 ]
 
 #: OpenSSL's ``rc2-cfb`` uses 128 effective key bits whatever the key length; pycryptodome's
-#: ARC2 would otherwise default to 1024 (vectors-guide.md, finding 5).
+#: ARC2 would otherwise default to 1024 (docs/vector-notes.md).
 RC2_EFFECTIVE_BITS = 128
 
 
 class PycryptodomeStream:
     """A :class:`~.base.Stream` over one pycryptodome cipher object and one direction.
 
-    ``update`` is the cipher object's own ``encrypt`` or ``decrypt`` method: a bound method
-    of *another* object, so no reference cycle, and no extra Python frame per call.
+    ``_transform`` is the cipher object's own ``encrypt`` or ``decrypt`` method: a bound
+    method of *another* object, so no reference cycle. ``update`` first makes the input
+    ``bytes`` (:func:`~.base.bytes_of`): pycryptodome would count a memoryview of wider items
+    in items and refuse it with an unrelated message.
     """
 
-    __slots__ = ("__weakref__", "_cipher", "update")
-
-    update: Callable[[Buffer], bytes]
+    __slots__ = ("__weakref__", "_cipher", "_transform")
 
     def __init__(self, cipher: Any, decrypt: bool) -> None:
         # Any: pycryptodome's cipher classes share no base type with encrypt/decrypt.
         self._cipher = cipher
-        self.update = cipher.decrypt if decrypt else cipher.encrypt
+        self._transform: Callable[[bytes], bytes] = cipher.decrypt if decrypt else cipher.encrypt
+
+    def update(self, data: Buffer) -> bytes:
+        if type(data) is not bytes:
+            data = bytes_of(data, "stream cipher: data")
+        return self._transform(data)
 
 
 def _wrap(cipher: Any, decrypt: bool) -> Stream:

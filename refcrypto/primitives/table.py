@@ -1,7 +1,7 @@
 """The ``table`` method: a password-derived byte substitution (Shadowsocks 1.x).
 
-Construction (shadowsocks/shadowsocks ``shadowsocks/crypto/table.py``; shadowsocks-crypto.md
-section 2.5):
+Construction (shadowsocks/shadowsocks ``shadowsocks/crypto/table.py``;
+docs/methods-and-wire-formats.md, "table"):
 
 1. ``H = MD5(password)``; ``a`` = the first 8 bytes of ``H`` as a little-endian integer.
 2. ``T = [0, 1, ..., 255]``.
@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from Crypto.Hash import MD5
 
-from .base import Buffer, Stream
+from .base import Buffer, Stream, bytes_of
 
 __all__ = ["TABLE_PASSES", "TableStream", "build_tables", "table"]
 
@@ -54,7 +54,7 @@ class TableStream:
         self._table = decrypt_table if decrypt else encrypt_table
 
     def update(self, data: Buffer) -> bytes:
-        return bytes(data).translate(self._table)
+        return bytes_of(data, "table: data").translate(self._table)
 
 
 def table(key: bytes, iv: bytes, decrypt: bool) -> Stream:

@@ -14,12 +14,13 @@
   the two reserved high bits set, and so does this decoder.
 
 Spec: shadowsocks-org whitepaper (AEAD), SIP004 (shadowsocks-org #30), SIP007 (#42);
-shadowsocks-crypto.md 2.7.
+docs/methods-and-wire-formats.md, "AEAD (SIP004, SIP007)".
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from threading import Lock
 
 from ..errors import (
     DecoderFailed,
@@ -30,7 +31,8 @@ from ..errors import (
 )
 from ..kdf import session_subkey
 from ..methods import Method
-from ..primitives.base import AEAD, Buffer
+from ..primitives.base import AEAD, Buffer, bytes_of
+from ._guard import busy_error
 from .source import OWN, Primitives
 
 __all__ = [
@@ -54,10 +56,12 @@ class AeadEncoder:
 
     The salt goes out with the first non-empty write; an empty write returns ``b""`` (a
     zero-length chunk would be rejected by every decoder). Writes longer than
-    :data:`MAX_CHUNK_PAYLOAD` are split into several chunks.
+    :data:`MAX_CHUNK_PAYLOAD` are split into several chunks. One thread at a time: a call
+    entered while another thread's call is running raises
+    :class:`~refcrypto.errors.ConcurrentUse` (two seals under one nonce would follow).
     """
 
-    __slots__ = ("__weakref__", "_aead", "_counter", "_prefix", "method", "salt")
+    __slots__ = ("__weakref__", "_aead", "_busy", "_counter", "_prefix", "method", "salt")
 
     def __init__(
         self, method: Method, master_key: bytes, salt: bytes, *, backend: Primitives = OWN
@@ -66,6 +70,7 @@ class AeadEncoder:
         self.salt = self._prefix = bytes(salt)  # the prefix is sent once, then emptied
         self._aead: AEAD = backend.new_aead(method, session_subkey(master_key, self.salt))
         self._counter = 0
+        self._busy = Lock()
 
     @property
     def iv(self) -> bytes:
@@ -73,9 +78,20 @@ class AeadEncoder:
         return self.salt
 
     def update(self, data: Buffer) -> bytes:
-        size = len(data)
-        if not size:
+        if type(data) is not bytes:
+            data = bytes_of(data, f"{self.method.name}: data")
+        if not data:
             return b""
+        busy = self._busy
+        if not busy.acquire(False):
+            raise busy_error(self.method, "encoder")
+        try:
+            return self._seal(data)
+        finally:
+            busy.release()
+
+    def _seal(self, data: bytes) -> bytes:
+        size = len(data)
         seal = self._aead.seal
         nonce_size = self.method.nonce_size
         n = self._counter
@@ -111,7 +127,8 @@ class AeadDecoder:
     bytes of an incomplete chunk stay buffered. Nothing of a chunk is released before its
     tag has verified. The first failure (``InvalidTag``, ``InvalidChunkLength``) is raised,
     and from then on every call raises :class:`DecoderFailed`. When a call completes good
-    chunks before the bad one, their plaintext is on the exception as ``plaintext``.
+    chunks before the bad one, their plaintext is on the exception as ``plaintext``. One
+    thread at a time, as :class:`AeadEncoder`.
     """
 
     __slots__ = (
@@ -119,6 +136,7 @@ class AeadDecoder:
         "_aead",
         "_backend",
         "_buffer",
+        "_busy",
         "_counter",
         "_failure",
         "_master_key",
@@ -138,6 +156,7 @@ class AeadDecoder:
         self._state = _State.SALT
         self._need = method.salt_size
         self._failure: str | None = None
+        self._busy = Lock()
         #: The peer's salt, once received.
         self.salt: bytes | None = None
 
@@ -147,6 +166,17 @@ class AeadDecoder:
         return len(self._buffer)
 
     def update(self, data: Buffer) -> bytes:
+        if type(data) is not bytes:
+            data = bytes_of(data, f"{self.method.name}: data")
+        busy = self._busy
+        if not busy.acquire(False):
+            raise busy_error(self.method, "decoder")
+        try:
+            return self._open(data)
+        finally:
+            busy.release()
+
+    def _open(self, data: bytes) -> bytes:
         if self._failure is not None:
             raise DecoderFailed(
                 f"{self.method.name}: decoder refuses input after an earlier failure "
@@ -165,7 +195,7 @@ class AeadDecoder:
                 return b""
             source = bytes(buffer)
         else:
-            source = data if type(data) is bytes else bytes(data)
+            source = data
         out: list[bytes] = []
         try:
             used = self._drain(source, out)

@@ -16,7 +16,7 @@ import os
 from ..kdf import evp_bytes_to_key, password_bytes
 from ..methods import Method
 from ..methods import method as lookup_method
-from ..primitives.base import Buffer
+from ..primitives.base import Buffer, bytes_of
 from .aead import AeadDecoder, AeadEncoder
 from .source import OWN, Primitives
 from .stream import StreamDecoder, StreamEncoder
@@ -29,29 +29,43 @@ Decoder = StreamDecoder | AeadDecoder
 Password = str | bytes | bytearray | memoryview
 
 
+def _classic(method: Method | str) -> Method:
+    """The row of a classic (stream or 2017 AEAD) method; a 2022 method is refused here, at
+    once, rather than at the first byte (its key is a base64 PSK, not a password)."""
+    row = lookup_method(method)
+    if row.is_2022:
+        raise TypeError(
+            f"{row.name} is a Shadowsocks 2022 method: it takes a base64 PSK, not a password; "
+            "use Cryptor2022, new_encoder_2022/new_decoder_2022 or UdpClient2022/UdpServer2022"
+        )
+    return row
+
+
 def master_key(password: Password, method: Method | str) -> bytes:
     """The method's master key: EVP_BytesToKey(MD5) of the password, or, for ``table``
-    (key size 0), the raw password bytes (shadowsocks-crypto.md 2.1)."""
-    row = lookup_method(method)
-    raw = password_bytes(password)
+    (key size 0), the raw password bytes (EVP_BytesToKey(3))."""
+    row = _classic(method)
+    raw = password_bytes(password, f"{row.name}: password")
     return evp_bytes_to_key(raw, row.key_size) if row.key_size else raw
 
 
 def new_encoder(
-    method: Method | str, key: bytes, iv: bytes | None = None, *, backend: Primitives = OWN
+    method: Method | str, key: Buffer, iv: Buffer | None = None, *, backend: Primitives = OWN
 ) -> Encoder:
     """An encoder for one direction; ``iv`` (the salt, for AEAD) is random if not given.
     ``backend`` supplies the primitives (refcrypto's own by default)."""
-    row = lookup_method(method)
+    row = _classic(method)
+    key = bytes_of(key, f"{row.name}: key")
     iv = row.check_iv(iv) if iv is not None else os.urandom(row.iv_size)
     if row.is_aead:
         return AeadEncoder(row, key, iv, backend=backend)
     return StreamEncoder(row, key, iv, backend=backend)
 
 
-def new_decoder(method: Method | str, key: bytes, *, backend: Primitives = OWN) -> Decoder:
+def new_decoder(method: Method | str, key: Buffer, *, backend: Primitives = OWN) -> Decoder:
     """A decoder for one direction; it reads the peer's IV or salt from the stream."""
-    row = lookup_method(method)
+    row = _classic(method)
+    key = bytes_of(key, f"{row.name}: key")
     if row.is_aead:
         return AeadDecoder(row, key, backend=backend)
     return StreamDecoder(row, key, backend=backend)
@@ -66,15 +80,21 @@ class Cryptor:
 
     ``iv`` fixes the IV (salt for AEAD) of the encrypting side, for reproducible output;
     otherwise it is random per object. ``encrypt`` emits the IV/salt with the first
-    non-empty write; ``encrypt(b"")`` and ``decrypt(b"")`` return ``b""``.
+    non-empty write; ``encrypt(b"")`` and ``decrypt(b"")`` return ``b""``. At the end of
+    the incoming stream call :meth:`finish`: it raises if the stream was cut inside an IV,
+    salt or chunk.
+
+    Any bytes-like input counts as all its bytes (``memoryview``s of any item size,
+    ``array.array``); anything else raises ``TypeError``. One thread at a time per direction:
+    see :class:`~refcrypto.errors.ConcurrentUse`.
     """
 
     __slots__ = ("__weakref__", "_decoder", "_encoder", "method")
 
     def __init__(self, password: Password, method: str | Method, *, iv: Buffer | None = None):
-        self.method: Method = lookup_method(method)
+        self.method: Method = _classic(method)
         key = master_key(password, self.method)
-        self._encoder = new_encoder(self.method, key, bytes(iv) if iv is not None else None)
+        self._encoder = new_encoder(self.method, key, iv)
         self._decoder = new_decoder(self.method, key)
 
     @property
@@ -90,17 +110,23 @@ class Cryptor:
         """Decrypt the next piece of the incoming stream (see the decoders for failures)."""
         return self._decoder.update(data)
 
+    def finish(self) -> None:
+        """Declare the end of the incoming stream: raise :class:`~refcrypto.TruncatedData`
+        if it ended inside the peer's IV or salt or inside a chunk (what came before was
+        already returned; the missing rest never will be)."""
+        self._decoder.finish()
+
 
 def encrypt_all(
     password: Password, method: str | Method, data: Buffer, *, iv: Buffer | None = None
 ) -> bytes:
     """Encrypt one UDP packet: ``IV || ciphertext`` or ``salt || ciphertext || tag``."""
-    row = lookup_method(method)
-    packet_iv = bytes(iv) if iv is not None else os.urandom(row.iv_size)
+    row = _classic(method)
+    packet_iv = row.check_iv(iv) if iv is not None else os.urandom(row.iv_size)
     return encrypt_packet(row, master_key(password, row), data, packet_iv)
 
 
 def decrypt_all(password: Password, method: str | Method, data: Buffer) -> bytes:
     """Decrypt one UDP packet made by :func:`encrypt_all` (or any Shadowsocks peer)."""
-    row = lookup_method(method)
+    row = _classic(method)
     return decrypt_packet(row, master_key(password, row), data)

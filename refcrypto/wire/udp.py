@@ -6,7 +6,7 @@
     AEAD method:    [ salt (key_size) ][ ciphertext ][ tag (16) ]   nonce = all zero bytes
 
 A fresh IV/salt (and for AEAD a fresh subkey) per packet; no length field
-(shadowsocks-crypto.md 2.2 and 2.7).
+(docs/methods-and-wire-formats.md, "UDP packets").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..errors import InvalidTag, TruncatedData
 from ..kdf import session_subkey
 from ..methods import Method
-from ..primitives.base import Buffer
+from ..primitives.base import Buffer, bytes_of
 from .source import OWN, Primitives
 
 __all__ = ["decrypt_packet", "encrypt_packet"]
@@ -25,6 +25,7 @@ def encrypt_packet(
 ) -> bytes:
     """Seal one UDP packet with the given IV (stream) or salt (AEAD)."""
     iv = method.check_iv(iv)
+    data = bytes_of(data, f"{method.name}: data")
     if method.is_aead:
         aead = backend.new_aead(method, session_subkey(key, iv))
         return iv + aead.seal(bytes(method.nonce_size), data)
@@ -36,13 +37,13 @@ def decrypt_packet(
 ) -> bytes:
     """Open one UDP packet; raise ``TruncatedData`` if it is too short to hold its prefix
     (and tag), ``InvalidTag`` if it does not authenticate."""
+    data = bytes_of(packet, f"{method.name}: packet")
     prefix = method.iv_size
     minimum = prefix + method.tag_size
-    if len(packet) < minimum:
+    if len(data) < minimum:
         raise TruncatedData(
-            f"{method.name}: UDP packet must be at least {minimum} bytes, got {len(packet)}"
+            f"{method.name}: UDP packet must be at least {minimum} bytes, got {len(data)}"
         )
-    data = bytes(packet)
     iv, body = data[:prefix], data[prefix:]
     if method.is_aead:
         aead = backend.new_aead(method, session_subkey(key, iv))

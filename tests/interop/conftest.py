@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from .singbox import DIRECTIONS, MatrixKey, format_matrix
 from .support import HttpServer, TcpEcho, UdpEcho, require_program, require_shadowsocks_package
 
 #: Results of test_libev_matrix.py: method -> (accepted, reason), for the terminal summary.
 MATRIX_KEY = pytest.StashKey[dict[str, tuple[bool, str]]]()
+#: Results of test_singbox.py (singbox.record_singbox), for the terminal summary.
+SINGBOX_KEY = pytest.StashKey[dict[MatrixKey, str]]()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +73,20 @@ def libev_matrix(request: pytest.FixtureRequest) -> dict[str, tuple[bool, str]]:
     return request.config.stash.setdefault(MATRIX_KEY, {})
 
 
+@pytest.fixture(scope="session")
+def singbox_matrix(request: pytest.FixtureRequest) -> dict[MatrixKey, str]:
+    return request.config.stash.setdefault(SINGBOX_KEY, {})
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    singbox = terminalreporter.config.stash.get(SINGBOX_KEY, None)
+    if singbox:
+        version = singbox.get(("version",), "?")
+        terminalreporter.section(f"sing-box {version}: interoperability matrix")
+        for name, meaning in DIRECTIONS.items():
+            terminalreporter.write_line(f"{name}: {meaning}")
+        for line in format_matrix(singbox):
+            terminalreporter.write_line(line)
     matrix = terminalreporter.config.stash.get(MATRIX_KEY, None)
     if not matrix:
         return

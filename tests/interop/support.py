@@ -79,6 +79,7 @@ def require_shadowsocks_package() -> None:
 def python_env() -> dict[str, str]:
     """Environment for Python children: this checkout first on the path."""
     env = dict(os.environ)
+    env.pop("REFCRYPTO_KEY", None)  # the tools take -k from the tests; two sources are an error
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
     )
@@ -542,6 +543,11 @@ def python_command(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+async def _close_server(server: asyncio.AbstractServer) -> None:
+    server.close()
+    await server.wait_closed()
+
+
 class BackgroundLoop:
     """An asyncio event loop in a thread, for running refcrypto's tools in-process."""
 
@@ -553,6 +559,11 @@ class BackgroundLoop:
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = IO_TIMEOUT) -> T:
         """Run ``coroutine`` on the loop and wait (bounded) for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close_server(self, server: asyncio.AbstractServer) -> None:
+        """Close an asyncio server of this loop, on the loop (asyncio servers are not
+        thread-safe: closing one from another thread races with its connections ending)."""
+        self.run(_close_server(server))
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
