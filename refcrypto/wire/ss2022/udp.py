@@ -420,8 +420,9 @@ class UdpClient2022:
                     f"({previous.session_id:016x}) had a packet {now - previous.last_seen} s ago"
                 )
             remote = _RemoteSession(server_session, aead, now)
-            if self._current is not None:
-                self._previous = self._current
+            current = self._current  # a session object (data), kept as the old one
+            if current is not None:
+                self._previous = current
             self._current = remote
         remote.window.add(packet_id)
         remote.last_seen = now
